@@ -1,0 +1,48 @@
+/*
+ * tandem command-line entry point: dispatches to one file per subcommand.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tandem/tandem.h"
+
+static const tdm_cli_command k_commands[] = {
+    {"version", "print the version", tdm_cmd_version},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tandem <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", k_commands[i].name, k_commands[i].summary);
+    fprintf(f, "\n'tandem <command> --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return TDM_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return TDM_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return tdm_cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        if (strcmp(argv[1], k_commands[i].name) == 0)
+            return k_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "tandem: unknown command '%s' (try 'tandem --help')\n", argv[1]);
+    return TDM_EXIT_USAGE;
+}
+
+int tdm_cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("tandem %s\n", TANDEM_VERSION_STRING);
+    return TDM_EXIT_OK;
+}

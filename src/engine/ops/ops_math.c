@@ -1,0 +1,8 @@
+/*
+ * Op table of the math group (see op.h). Filled as ops are implemented.
+ */
+#include "engine/op.h"
+
+const tdm_op tdm_ops_math[] = {
+    {.name = NULL},
+};
