@@ -22,6 +22,7 @@
 #define TANDEM_ENGINE_OP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/pool.h"
@@ -29,7 +30,11 @@
 #include "tandem/status.h"
 #include "tandem/tensor.h"
 
-typedef struct tdm_scratch tdm_scratch;
+/* A growable workspace owned by the session (or a test harness). */
+typedef struct tdm_scratch {
+    void *p;
+    size_t n;
+} tdm_scratch;
 
 typedef struct tdm_op_ctx {
     const tdm_node *node;

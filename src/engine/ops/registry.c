@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "engine/op.h"
 
 static const tdm_op *const k_tables[] = {tdm_ops_math, tdm_ops_shape, tdm_ops_nn};
@@ -60,4 +61,20 @@ double tdm_tensor_get_f64(const tdm_tensor *t, int64_t i)
     case TDM_DTYPE_FLOAT16: return tdm_fp16_to_fp32(((const uint16_t *)t->data)[i]);
     default: return (double)tdm_tensor_get_i64(t, i);
     }
+}
+
+void *tdm_op_scratch(tdm_op_ctx *ctx, size_t bytes)
+{
+    tdm_scratch *sc = ctx->scratch;
+    if (sc->n >= bytes && sc->p != NULL)
+        return sc->p;
+    /* Grow geometrically so a run settles after its first few nodes. */
+    size_t want = sc->n * 2 > bytes ? sc->n * 2 : bytes;
+    void *p = tdm_aligned_alloc(want);
+    if (p == NULL)
+        return NULL;
+    tdm_aligned_free(sc->p);
+    sc->p = p;
+    sc->n = want;
+    return p;
 }
