@@ -8,6 +8,9 @@
 #include "tandem/tandem.h"
 
 static const tdm_cli_command k_commands[] = {
+    {"run", "run a model on .npy inputs, write .npy outputs", tdm_cmd_run},
+    {"info", "describe a model: inputs, outputs, ops, parameters", tdm_cmd_info},
+    {"conformance", "run the ONNX backend node tests", tdm_cmd_conformance},
     {"version", "print the version", tdm_cmd_version},
 };
 
