@@ -36,6 +36,7 @@ static void conf_usage(FILE *f)
                "test failed.\n"
                "  --filter S   only tests whose folder name contains S (repeatable: any)\n"
                "  --threads N  worker threads per session (default 1)\n"
+               "  --exclude F  skip the tests listed in F (lines 'test_name  reason'; '#' comments)\n"
                "  -v           print each failure and skip with its reason\n"
                "  -vv          also print each pass\n");
 }
@@ -178,6 +179,74 @@ static bool compare(const tdm_tensor *got, const tdm_tensor *want, char *msg, si
     return true;
 }
 
+/* Documented exclusions: "test_name reason..." per line. */
+typedef struct exclusions {
+    char **names;
+    char **reasons;
+    int n;
+} exclusions;
+
+static void excl_free(exclusions *ex)
+{
+    for (int i = 0; i < ex->n; i++) {
+        free(ex->names[i]);
+        free(ex->reasons[i]);
+    }
+    free(ex->names);
+    free(ex->reasons);
+}
+
+static bool excl_load(const char *path, exclusions *ex)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    char line[1024];
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f) != NULL) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\0')
+            continue;
+        char *end = p;
+        while (*end && *end != ' ' && *end != '\t' && *end != '\n')
+            end++;
+        char *reason = end;
+        while (*reason == ' ' || *reason == '\t')
+            reason++;
+        reason[strcspn(reason, "\n")] = '\0';
+        char **nn = realloc(ex->names, sizeof *nn * (size_t)(ex->n + 1));
+        char **nr = nn ? realloc(ex->reasons, sizeof *nr * (size_t)(ex->n + 1)) : NULL;
+        if (nn != NULL)
+            ex->names = nn;
+        if (nr == NULL) {
+            ok = false;
+            break;
+        }
+        ex->reasons = nr;
+        ex->names[ex->n] = strndup(p, (size_t)(end - p));
+        ex->reasons[ex->n] = strdup(*reason ? reason : "excluded");
+        if (ex->names[ex->n] == NULL || ex->reasons[ex->n] == NULL) {
+            free(ex->names[ex->n]);
+            free(ex->reasons[ex->n]);
+            ok = false;
+            break;
+        }
+        ex->n++;
+    }
+    fclose(f);
+    return ok;
+}
+
+static const char *excl_find(const exclusions *ex, const char *name)
+{
+    for (int i = 0; i < ex->n; i++)
+        if (strcmp(ex->names[i], name) == 0)
+            return ex->reasons[i];
+    return NULL;
+}
+
 static result run_test(const char *dir, int threads, char *why, size_t why_len)
 {
     char path[4096];
@@ -265,7 +334,7 @@ static result run_test(const char *dir, int threads, char *why, size_t why_len)
 
 int tdm_cmd_conformance(int argc, char **argv)
 {
-    const char *root = NULL;
+    const char *root = NULL, *excl_path = NULL;
     const char *filters[64];
     int n_filters = 0, verbose = 0;
     int64_t threads = 1;
@@ -282,6 +351,10 @@ int tdm_cmd_conformance(int argc, char **argv)
             if (i + 1 >= argc || !tdm_cli_parse_int(argv[i + 1], 1, 256, &threads))
                 return tdm_cli_fail("conformance", TDM_EXIT_USAGE, "--threads needs 1..256");
             i++;
+        } else if (strcmp(a, "--exclude") == 0) {
+            if (i + 1 >= argc)
+                return tdm_cli_fail("conformance", TDM_EXIT_USAGE, "--exclude needs a file");
+            excl_path = argv[++i];
         } else if (strcmp(a, "-v") == 0) {
             verbose = 1;
         } else if (strcmp(a, "-vv") == 0) {
@@ -301,10 +374,17 @@ int tdm_cmd_conformance(int argc, char **argv)
     struct stat sb;
     if (stat(root, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return tdm_cli_fail("conformance", TDM_EXIT_FAIL, "%s: not a directory", root);
+    exclusions ex = {NULL, NULL, 0};
+    if (excl_path != NULL && !excl_load(excl_path, &ex)) {
+        excl_free(&ex);
+        return tdm_cli_fail("conformance", TDM_EXIT_FAIL, "%s: cannot read", excl_path);
+    }
     int n = 0;
     char **tests = list_dir(root, "test_", &n);
-    if (tests == NULL)
+    if (tests == NULL) {
+        excl_free(&ex);
         return tdm_cli_fail("conformance", TDM_EXIT_FAIL, "%s: cannot list", root);
+    }
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n; i++) {
         bool match = n_filters == 0;
@@ -314,7 +394,14 @@ int tdm_cmd_conformance(int argc, char **argv)
             continue;
         char dir[4096], why[1024] = "";
         snprintf(dir, sizeof dir, "%s/%s", root, tests[i]);
-        result r = run_test(dir, (int)threads, why, sizeof why);
+        const char *reason = excl_find(&ex, tests[i]);
+        result r;
+        if (reason != NULL) {
+            snprintf(why, sizeof why, "excluded: %s", reason);
+            r = R_SKIP;
+        } else {
+            r = run_test(dir, (int)threads, why, sizeof why);
+        }
         if (r == R_PASS) {
             passed++;
             if (verbose >= 2)
@@ -331,6 +418,7 @@ int tdm_cmd_conformance(int argc, char **argv)
         fflush(stdout);
     }
     free_list(tests, n);
+    excl_free(&ex);
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed > 0 ? TDM_EXIT_FAIL : TDM_EXIT_OK;
 }
