@@ -1,7 +1,8 @@
 /*
  * tandem info: what a model declares (inputs, outputs, opset) and what it
- * holds (op counts, parameter bytes). Reads the file without optimising it,
- * so the op counts are those of the file, not of tandem's fused graph.
+ * holds (op counts, parameter bytes). By default the file is read without
+ * optimising it, so the op counts are the file's; --optimized shows the graph
+ * tandem actually runs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,10 +13,11 @@
 
 static void info_usage(FILE *f)
 {
-    fprintf(f, "usage: tandem info MODEL.onnx [--json]\n"
+    fprintf(f, "usage: tandem info MODEL.onnx [--json] [--optimized]\n"
                "\n"
                "Prints the model's inputs and outputs with shapes, opset, op counts and\n"
-               "parameter bytes; --json prints the same as one JSON object.\n");
+               "parameter bytes; --json prints the same as one JSON object; --optimized\n"
+               "counts the ops of the graph after tandem's fusion passes.\n");
 }
 
 static void json_str(const char *s)
@@ -95,13 +97,15 @@ static void print_op(void *arg, const char *op, int count)
 int tdm_cmd_info(int argc, char **argv)
 {
     const char *model = NULL;
-    bool json = false;
+    bool json = false, optimized = false;
     for (int i = 1; i < argc; i++) {
         if (tdm_cli_is_help(argv[i])) {
             info_usage(stdout);
             return TDM_EXIT_OK;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
+        } else if (strcmp(argv[i], "--optimized") == 0) {
+            optimized = true;
         } else if (argv[i][0] == '-') {
             return tdm_cli_fail("info", TDM_EXIT_USAGE, "unknown option '%s'", argv[i]);
         } else if (model == NULL) {
@@ -116,7 +120,7 @@ int tdm_cmd_info(int argc, char **argv)
     }
     tdm_err err = {{0}};
     tdm_graph *g = NULL;
-    tdm_load_options lo = {.no_optimize = true};
+    tdm_load_options lo = {.no_optimize = !optimized};
     if (tdm_graph_load(model, &lo, &g, &err) != TDM_OK)
         return tdm_cli_fail("info", TDM_EXIT_FAIL, "%s: %s", model, err.msg);
     tdm_graph_stats st;

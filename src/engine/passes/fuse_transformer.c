@@ -385,6 +385,14 @@ static int32_t head_split(tdm_pass_ctx *c, int32_t v, const int64_t *perm, int64
     return rs->in[0];
 }
 
+static bool leads_to_matmul(tdm_pass_ctx *c, int32_t v)
+{
+    tdm_node *n = tdm_pass_producer(c, v, NULL);
+    if (n != NULL && (tdm_pass_is(n, "Div") || tdm_pass_is(n, "Mul")))
+        n = tdm_pass_producer(c, n->in[0], NULL);
+    return tdm_pass_is(n, "MatMul");
+}
+
 /*
  * Softmax(Q K^T * scale + mask) V with the head split/merge Reshape and
  * Transpose nodes around it (the Hugging Face BERT export) becomes
@@ -405,11 +413,8 @@ static tdm_status match_attention(tdm_pass_ctx *c, int32_t i, bool *done, tdm_er
     float scale = 1.f;
     tdm_node *n = tdm_pass_producer(c, cur, "Add");
     if (n != NULL && tdm_pass_single_use(c, cur)) {
-        tdm_node *l = tdm_pass_producer(c, n->in[0], NULL), *r = tdm_pass_producer(c, n->in[1], NULL);
-        bool left = l != NULL && (tdm_pass_is(l, "Div") || tdm_pass_is(l, "Mul") ||
-                                  tdm_pass_is(l, "MatMul"));
-        bool right = r != NULL && (tdm_pass_is(r, "Div") || tdm_pass_is(r, "Mul") ||
-                                   tdm_pass_is(r, "MatMul"));
+        /* The scores side is the one that reaches Q K^T through at most one scaling. */
+        bool left = leads_to_matmul(c, n->in[0]), right = leads_to_matmul(c, n->in[1]);
         if (left == right)
             return TDM_OK;
         mask = left ? n->in[1] : n->in[0];
