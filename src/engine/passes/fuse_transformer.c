@@ -71,7 +71,7 @@ static tdm_status match_layernorm(tdm_pass_ctx *c, int32_t i, bool *done, tdm_er
     int32_t x = rm->in[0], mean = rm->out[0];
     /* Sub(x, mean): mean read only by Sub */
     tdm_node *sub = tdm_pass_sole_consumer(c, mean, NULL);
-    if (!tdm_pass_is(sub, "Sub") || sub->in[0] != x || sub->in[1] != mean)
+    if (!tdm_pass_is2(sub, "Sub") || sub->in[0] != x || sub->in[1] != mean)
         return TDM_OK;
     int32_t d = sub->out[0];
     if (c->uses[d] != 2 || g->values[d].is_output)
@@ -81,9 +81,9 @@ static tdm_status match_layernorm(tdm_pass_ctx *c, int32_t i, bool *done, tdm_er
         tdm_node *n = &g->nodes[k];
         if (n->op_type == NULL || n->n_in < 2 || n->in[0] != d)
             continue;
-        if (tdm_pass_is(n, "Pow"))
+        if (tdm_pass_is2(n, "Pow"))
             pw = n;
-        else if (tdm_pass_is(n, "Div"))
+        else if (tdm_pass_is2(n, "Div"))
             dv = n;
     }
     float two, eps;
@@ -93,14 +93,14 @@ static tdm_status match_layernorm(tdm_pass_ctx *c, int32_t i, bool *done, tdm_er
     if (!is_reduce_mean_last(g, rm2))
         return TDM_OK;
     tdm_node *add = tdm_pass_sole_consumer(c, rm2->out[0], NULL);
-    if (!tdm_pass_is(add, "Add") ||
+    if (!tdm_pass_is2(add, "Add") ||
         !tdm_pass_const_scalar(g, tdm_pass_other_input(add, rm2->out[0]), &eps))
         return TDM_OK;
     tdm_node *sq = tdm_pass_sole_consumer(c, add->out[0], NULL);
     if (!tdm_pass_is(sq, "Sqrt") || dv->in[1] != sq->out[0] || !tdm_pass_single_use(c, sq->out[0]))
         return TDM_OK;
     tdm_node *mul = tdm_pass_sole_consumer(c, dv->out[0], NULL);
-    if (!tdm_pass_is(mul, "Mul"))
+    if (!tdm_pass_is2(mul, "Mul"))
         return TDM_OK;
     int32_t gamma = tdm_pass_other_input(mul, dv->out[0]);
     const tdm_tensor *gt = tdm_pass_const_f32(g, gamma);
@@ -108,7 +108,7 @@ static tdm_status match_layernorm(tdm_pass_ctx *c, int32_t i, bool *done, tdm_er
         return TDM_OK;
     int32_t beta = -1, y = mul->out[0];
     tdm_node *badd = tdm_pass_sole_consumer(c, mul->out[0], NULL);
-    if (tdm_pass_is(badd, "Add")) {
+    if (tdm_pass_is2(badd, "Add")) {
         int32_t b = tdm_pass_other_input(badd, mul->out[0]);
         const tdm_tensor *bt = tdm_pass_const_f32(g, b);
         if (bt != NULL && bt->ndim == 1 && bt->dims[0] == gt->dims[0]) {
@@ -174,31 +174,31 @@ static tdm_status match_gelu(tdm_pass_ctx *c, int32_t i, bool *done, tdm_err *er
     if (scale == NULL || !tdm_pass_single_use(c, erf->in[0]))
         return TDM_OK;
     int32_t x;
-    if (tdm_pass_is(scale, "Div") && tdm_pass_const_scalar(g, scale->in[1], &k) &&
+    if (tdm_pass_is2(scale, "Div") && tdm_pass_const_scalar(g, scale->in[1], &k) &&
         near(k, 1.41421356f))
         x = scale->in[0];
-    else if (tdm_pass_is(scale, "Mul") && tdm_pass_const_scalar(g, scale->in[1], &k) &&
+    else if (tdm_pass_is2(scale, "Mul") && tdm_pass_const_scalar(g, scale->in[1], &k) &&
              near(k, 0.70710678f))
         x = scale->in[0];
-    else if (tdm_pass_is(scale, "Mul") && tdm_pass_const_scalar(g, scale->in[0], &k) &&
+    else if (tdm_pass_is2(scale, "Mul") && tdm_pass_const_scalar(g, scale->in[0], &k) &&
              near(k, 0.70710678f))
         x = scale->in[1];
     else
         return TDM_OK;
     tdm_node *add = tdm_pass_sole_consumer(c, erf->out[0], NULL);
     float one, half;
-    if (!tdm_pass_is(add, "Add") ||
+    if (!tdm_pass_is2(add, "Add") ||
         !tdm_pass_const_scalar(g, tdm_pass_other_input(add, erf->out[0]), &one) || one != 1.f)
         return TDM_OK;
     tdm_node *m1 = tdm_pass_sole_consumer(c, add->out[0], NULL);
-    if (!tdm_pass_is(m1, "Mul"))
+    if (!tdm_pass_is2(m1, "Mul"))
         return TDM_OK;
     int32_t other = tdm_pass_other_input(m1, add->out[0]);
     tdm_node *last;
     if (other == x) {
         /* (x * (1 + erf)) * 0.5 */
         last = tdm_pass_sole_consumer(c, m1->out[0], NULL);
-        if (!tdm_pass_is(last, "Mul") ||
+        if (!tdm_pass_is2(last, "Mul") ||
             !tdm_pass_const_scalar(g, tdm_pass_other_input(last, m1->out[0]), &half) ||
             half != 0.5f)
             return TDM_OK;
@@ -263,8 +263,8 @@ static tdm_status match_matmul(tdm_pass_ctx *c, int32_t i, bool *done, tdm_err *
     tdm_graph *g = c->g;
     tdm_node *mm = &g->nodes[i];
     *done = false;
-    bool gemm = tdm_pass_is(mm, "Gemm");
-    if (!gemm && !tdm_pass_is(mm, "MatMul"))
+    bool gemm = tdm_pass_is(mm, "Gemm") && mm->n_in >= 2 && mm->in[1] >= 0;
+    if (!gemm && !tdm_pass_is2(mm, "MatMul"))
         return TDM_OK;
     const tdm_tensor *w = tdm_pass_const_f32(g, mm->in[1]);
     if (w == NULL || w->ndim != 2)
@@ -288,7 +288,7 @@ static tdm_status match_matmul(tdm_pass_ctx *c, int32_t i, bool *done, tdm_err *
     int64_t n_cols = trans_b ? w->dims[0] : w->dims[1];
     if (bias < 0) {
         tdm_node *add = tdm_pass_sole_consumer(c, y, NULL);
-        if (tdm_pass_is(add, "Add")) {
+        if (tdm_pass_is2(add, "Add")) {
             int32_t b = tdm_pass_other_input(add, y);
             const tdm_tensor *bt = tdm_pass_const_f32(g, b);
             if (bt != NULL && bt->ndim == 1 && bt->dims[0] == n_cols) {
@@ -388,9 +388,9 @@ static int32_t head_split(tdm_pass_ctx *c, int32_t v, const int64_t *perm, int64
 static bool leads_to_matmul(tdm_pass_ctx *c, int32_t v)
 {
     tdm_node *n = tdm_pass_producer(c, v, NULL);
-    if (n != NULL && (tdm_pass_is(n, "Div") || tdm_pass_is(n, "Mul")))
+    if (n != NULL && (tdm_pass_is2(n, "Div") || tdm_pass_is2(n, "Mul")))
         n = tdm_pass_producer(c, n->in[0], NULL);
-    return tdm_pass_is(n, "MatMul");
+    return tdm_pass_is2(n, "MatMul");
 }
 
 /*
@@ -421,11 +421,11 @@ static tdm_status match_attention(tdm_pass_ctx *c, int32_t i, bool *done, tdm_er
         cur = left ? n->in[0] : n->in[1];
     }
     n = tdm_pass_producer(c, cur, NULL);
-    if (n != NULL && (tdm_pass_is(n, "Div") || tdm_pass_is(n, "Mul")) && tdm_pass_single_use(c, cur)) {
+    if (n != NULL && (tdm_pass_is2(n, "Div") || tdm_pass_is2(n, "Mul")) && tdm_pass_single_use(c, cur)) {
         float k;
         if (tdm_pass_const_scalar(g, n->in[1], &k))
-            scale = tdm_pass_is(n, "Div") ? 1.f / k : k;
-        else if (tdm_pass_is(n, "Div") && g->values[n->in[1]].producer >= 0)
+            scale = tdm_pass_is2(n, "Div") ? 1.f / k : k;
+        else if (tdm_pass_is2(n, "Div") && g->values[n->in[1]].producer >= 0)
             divisor = n->in[1];
         else
             return TDM_OK;
@@ -439,14 +439,14 @@ static tdm_status match_attention(tdm_pass_ctx *c, int32_t i, bool *done, tdm_er
     int32_t k = head_split(c, qk->in[1], p0231, &heads);
     /* forwards: MatMul(probs, vT) -> Transpose 0213 -> Reshape */
     tdm_node *pv = tdm_pass_sole_consumer(c, sm->out[0], NULL);
-    if (q < 0 || k < 0 || !tdm_pass_is(pv, "MatMul") || pv->in[0] != sm->out[0])
+    if (q < 0 || k < 0 || !tdm_pass_is2(pv, "MatMul") || pv->in[0] != sm->out[0])
         return TDM_OK;
     int32_t v = head_split(c, pv->in[1], p0213, &heads);
     tdm_node *tr = tdm_pass_sole_consumer(c, pv->out[0], NULL);
     if (v < 0 || !tdm_pass_is(tr, "Transpose") || !perm_is(tr, p0213))
         return TDM_OK;
     tdm_node *rs = tdm_pass_sole_consumer(c, tr->out[0], NULL);
-    if (!tdm_pass_is(rs, "Reshape") || rs->in[0] != tr->out[0])
+    if (!tdm_pass_is2(rs, "Reshape") || rs->in[0] != tr->out[0])
         return TDM_OK;
     int64_t shape[3];
     tdm_node *cat = tdm_pass_producer(c, rs->in[1], "Concat");

@@ -59,9 +59,19 @@ static inline int32_t tdm_pass_other_input(const tdm_node *n, int32_t v)
     return n->in[0] == v ? n->in[1] : n->in[0];
 }
 
+/* A live default-domain node of type op with a first input and a first output
+ * (files may be corrupt: matchers never read slots that do not exist). */
 static inline bool tdm_pass_is(const tdm_node *n, const char *op)
 {
-    return n != NULL && n->op_type != NULL && n->domain[0] == '\0' && strcmp(n->op_type, op) == 0;
+    return n != NULL && n->op_type != NULL && n->domain[0] == '\0' &&
+           strcmp(n->op_type, op) == 0 && n->n_in >= 1 && n->in[0] >= 0 && n->n_out >= 1 &&
+           n->out[0] >= 0;
+}
+
+/* As tdm_pass_is, for binary ops: exactly two present inputs. */
+static inline bool tdm_pass_is2(const tdm_node *n, const char *op)
+{
+    return tdm_pass_is(n, op) && n->n_in == 2 && n->in[1] >= 0;
 }
 
 #endif
