@@ -16,8 +16,10 @@ typedef struct tdm_cli_command {
 } tdm_cli_command;
 
 int tdm_cmd_version(int argc, char **argv);
+int tdm_cmd_eval(int argc, char **argv);
 int tdm_cmd_run(int argc, char **argv);
 int tdm_cmd_info(int argc, char **argv);
 int tdm_cmd_conformance(int argc, char **argv);
+int tdm_cmd_tokenize(int argc, char **argv);
 
 #endif

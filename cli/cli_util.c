@@ -77,7 +77,10 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : (x > y ? 1 : 0);
 }
 
-void tdm_cli_sort_doubles(double *v, int64_t n) { qsort(v, (size_t)n, sizeof *v, cmp_double); }
+void tdm_cli_sort_doubles(double *v, int64_t n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+}
 
 double tdm_cli_percentile(const double *sorted, int64_t n, double q)
 {

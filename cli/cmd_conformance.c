@@ -29,16 +29,17 @@ typedef enum { R_PASS, R_FAIL, R_SKIP } result;
 
 static void conf_usage(FILE *f)
 {
-    fprintf(f, "usage: tandem conformance DIR [--filter SUBSTR]... [--threads N] [-v]\n"
-               "\n"
-               "Runs every ONNX node test under DIR (test_*/model.onnx with test_data_set_*)\n"
-               "and ends with the line 'N passed, M failed, K skipped'. Exit status 1 when any\n"
-               "test failed.\n"
-               "  --filter S   only tests whose folder name contains S (repeatable: any)\n"
-               "  --threads N  worker threads per session (default 1)\n"
-               "  --exclude F  skip the tests listed in F (lines 'test_name  reason'; '#' comments)\n"
-               "  -v           print each failure and skip with its reason\n"
-               "  -vv          also print each pass\n");
+    fprintf(f,
+            "usage: tandem conformance DIR [--filter SUBSTR]... [--threads N] [-v]\n"
+            "\n"
+            "Runs every ONNX node test under DIR (test_*/model.onnx with test_data_set_*)\n"
+            "and ends with the line 'N passed, M failed, K skipped'. Exit status 1 when any\n"
+            "test failed.\n"
+            "  --filter S   only tests whose folder name contains S (repeatable: any)\n"
+            "  --threads N  worker threads per session (default 1)\n"
+            "  --exclude F  skip the tests listed in F (lines 'test_name  reason'; '#' comments)\n"
+            "  -v           print each failure and skip with its reason\n"
+            "  -vv          also print each pass\n");
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -11,6 +11,8 @@ static const tdm_cli_command k_commands[] = {
     {"run", "run a model on .npy inputs, write .npy outputs", tdm_cmd_run},
     {"info", "describe a model: inputs, outputs, ops, parameters", tdm_cmd_info},
     {"conformance", "run the ONNX backend node tests", tdm_cmd_conformance},
+    {"eval", "accuracy of a classifier on MNIST, Fashion-MNIST or CIFAR", tdm_cmd_eval},
+    {"tokenize", "WordPiece ids of JSON-lines texts (stdin -> stdout)", tdm_cmd_tokenize},
     {"version", "print the version", tdm_cmd_version},
 };
 

@@ -20,12 +20,12 @@ static inline int tdm_test_path_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-#define TDM_REQUIRE_PATH(path)                                                   \
-    do {                                                                         \
-        if (!tdm_test_path_exists(path)) {                                       \
-            printf("SKIP: %s is absent (see ../shared/README.md)\n", (path));     \
-            exit(TDM_SKIP_CODE);                                                 \
-        }                                                                        \
+#define TDM_REQUIRE_PATH(path)                                                \
+    do {                                                                      \
+        if (!tdm_test_path_exists(path)) {                                    \
+            printf("SKIP: %s is absent (see ../shared/README.md)\n", (path)); \
+            exit(TDM_SKIP_CODE);                                              \
+        }                                                                     \
     } while (0)
 
 #endif

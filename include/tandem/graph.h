@@ -46,9 +46,9 @@ void tdm_graph_free(tdm_graph *g);
 typedef struct tdm_value_info {
     const char *name;
     tdm_dtype dtype;
-    int32_t ndim;                           /* -1 when the rank is unknown */
-    int64_t dims[TDM_MAX_DIMS];             /* -1 for a symbolic or unknown dim */
-    const char *dim_names[TDM_MAX_DIMS];    /* symbolic name or NULL */
+    int32_t ndim;                        /* -1 when the rank is unknown */
+    int64_t dims[TDM_MAX_DIMS];          /* -1 for a symbolic or unknown dim */
+    const char *dim_names[TDM_MAX_DIMS]; /* symbolic name or NULL */
 } tdm_value_info;
 
 int tdm_graph_num_inputs(const tdm_graph *g);
@@ -58,10 +58,10 @@ tdm_status tdm_graph_output_info(const tdm_graph *g, int i, tdm_value_info *info
 
 /* Summary for `tandem info`. */
 typedef struct tdm_graph_stats {
-    int64_t opset;           /* of the default (ai.onnx) domain */
+    int64_t opset; /* of the default (ai.onnx) domain */
     int64_t ir_version;
     int n_nodes;
-    uint64_t param_bytes;    /* bytes of all initializers as loaded */
+    uint64_t param_bytes; /* bytes of all initializers as loaded */
     uint64_t param_count;
 } tdm_graph_stats;
 void tdm_graph_get_stats(const tdm_graph *g, tdm_graph_stats *st);
@@ -73,8 +73,8 @@ typedef struct tdm_session_options {
     int threads; /* worker threads including the caller; <= 0 means 1 */
 } tdm_session_options;
 
-tdm_status tdm_session_create(const tdm_graph *g, const tdm_session_options *opt,
-                              tdm_session **out, tdm_err *err);
+tdm_status tdm_session_create(const tdm_graph *g, const tdm_session_options *opt, tdm_session **out,
+                              tdm_err *err);
 void tdm_session_free(tdm_session *s);
 
 /*

@@ -18,15 +18,15 @@ extern "C" {
 
 typedef enum tdm_status {
     TDM_OK = 0,
-    TDM_ERR_INVALID_ARG,  /* caller passed something malformed */
-    TDM_ERR_NOMEM,        /* an allocation failed or a size is hostile */
-    TDM_ERR_IO,           /* a file could not be opened, read or written */
-    TDM_ERR_PARSE,        /* a file or buffer is corrupt or truncated */
-    TDM_ERR_UNSUPPORTED,  /* valid input that this build cannot handle */
-    TDM_ERR_SHAPE,        /* shapes or dtypes do not fit together */
-    TDM_ERR_NOT_FOUND,    /* a named tensor, node or file does not exist */
-    TDM_ERR_NEEDS_VALUE,  /* shape inference needs a value known only at run time */
-    TDM_ERR_INTERNAL,     /* a bug: please report */
+    TDM_ERR_INVALID_ARG, /* caller passed something malformed */
+    TDM_ERR_NOMEM,       /* an allocation failed or a size is hostile */
+    TDM_ERR_IO,          /* a file could not be opened, read or written */
+    TDM_ERR_PARSE,       /* a file or buffer is corrupt or truncated */
+    TDM_ERR_UNSUPPORTED, /* valid input that this build cannot handle */
+    TDM_ERR_SHAPE,       /* shapes or dtypes do not fit together */
+    TDM_ERR_NOT_FOUND,   /* a named tensor, node or file does not exist */
+    TDM_ERR_NEEDS_VALUE, /* shape inference needs a value known only at run time */
+    TDM_ERR_INTERNAL,    /* a bug: please report */
 } tdm_status;
 
 #define TDM_ERR_MSG_MAX 512

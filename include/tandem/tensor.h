@@ -74,7 +74,8 @@ void tdm_tensor_set_shape(tdm_tensor *t, tdm_dtype dt, int ndim, const int64_t *
 tdm_status tdm_tensor_alloc(tdm_tensor *t, tdm_err *err);
 
 /* Makes an owned tensor of the given shape (zeroed). */
-tdm_status tdm_tensor_make(tdm_tensor *t, tdm_dtype dt, int ndim, const int64_t *dims, tdm_err *err);
+tdm_status tdm_tensor_make(tdm_tensor *t, tdm_dtype dt, int ndim, const int64_t *dims,
+                           tdm_err *err);
 
 /* Deep copy into dst (owned). */
 tdm_status tdm_tensor_copy(tdm_tensor *dst, const tdm_tensor *src, tdm_err *err);

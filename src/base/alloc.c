@@ -29,9 +29,15 @@ void *tdm_aligned_calloc(size_t bytes)
     return p;
 }
 
-void tdm_aligned_free(void *p) { free(p); }
+void tdm_aligned_free(void *p)
+{
+    free(p);
+}
 
-char *tdm_strdup(const char *s) { return tdm_strndup(s, strlen(s)); }
+char *tdm_strdup(const char *s)
+{
+    return tdm_strndup(s, strlen(s));
+}
 
 char *tdm_strndup(const char *s, size_t n)
 {

@@ -22,6 +22,7 @@ static void detect(tdm_cpu *c)
     unsigned int a, b, cx, d;
     if (!__get_cpuid(1, &a, &b, &cx, &d))
         return;
+    c->sse42 = (cx >> 20) & 1;
     bool osxsave = (cx >> 27) & 1, fma = (cx >> 12) & 1, f16c = (cx >> 29) & 1;
     if (!osxsave)
         return;
@@ -70,7 +71,10 @@ static tdm_cpu compute(void)
 static tdm_cpu g_cpu;
 static pthread_once_t g_cpu_once = PTHREAD_ONCE_INIT;
 
-static void init_cpu(void) { g_cpu = compute(); }
+static void init_cpu(void)
+{
+    g_cpu = compute();
+}
 
 const tdm_cpu *tdm_cpu_get(void)
 {

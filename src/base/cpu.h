@@ -11,11 +11,12 @@
 #include <stdbool.h>
 
 typedef struct tdm_cpu {
-    bool avx2_fma;    /* AVX2 + FMA + F16C */
-    bool avx512;      /* AVX-512 F, BW, DQ, VL */
+    bool avx2_fma; /* AVX2 + FMA + F16C */
+    bool avx512;   /* AVX-512 F, BW, DQ, VL */
     bool avx512_vnni;
     bool avx_vnni;
     bool neon;
+    bool sse42; /* SSE4.2 (crc32 instruction) */
 } tdm_cpu;
 
 const tdm_cpu *tdm_cpu_get(void);

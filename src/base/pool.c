@@ -153,7 +153,10 @@ void tdm_pool_free(tdm_pool *p)
     free(p);
 }
 
-int tdm_pool_size(const tdm_pool *p) { return p == NULL ? 1 : p->size; }
+int tdm_pool_size(const tdm_pool *p)
+{
+    return p == NULL ? 1 : p->size;
+}
 
 void tdm_pool_for(tdm_pool *p, int64_t n, int64_t grain, tdm_task_fn fn, void *arg)
 {

@@ -112,8 +112,8 @@ int32_t tdm_graph_new_value(tdm_graph *g, const char *hint)
     }
 }
 
-int32_t tdm_graph_add_node(tdm_graph *g, const char *op_type, const char *domain,
-                           const char *name, int n_in, int n_out)
+int32_t tdm_graph_add_node(tdm_graph *g, const char *op_type, const char *domain, const char *name,
+                           int n_in, int n_out)
 {
     if (g->n_nodes == g->cap_nodes) {
         int32_t cap = g->cap_nodes ? g->cap_nodes * 2 : 64;

@@ -37,38 +37,38 @@ typedef struct tdm_attr {
     tdm_attr_type type;
     float f;
     int64_t i;
-    char *s;         /* NUL-terminated copy; s_len excludes the NUL */
+    char *s; /* NUL-terminated copy; s_len excludes the NUL */
     size_t s_len;
-    float *floats;   /* FLOATS */
-    int64_t *ints;   /* INTS */
-    char **strings;  /* STRINGS */
-    int64_t n;       /* count for FLOATS / INTS / STRINGS */
-    tdm_tensor t;    /* TENSOR (owned) */
+    float *floats;  /* FLOATS */
+    int64_t *ints;  /* INTS */
+    char **strings; /* STRINGS */
+    int64_t n;      /* count for FLOATS / INTS / STRINGS */
+    tdm_tensor t;   /* TENSOR (owned) */
 } tdm_attr;
 
 typedef struct tdm_node {
     char *name;
-    char *op_type;   /* NULL once the node is removed by a pass */
-    char *domain;    /* "" for ai.onnx */
-    int opset;       /* opset version of the node's domain */
+    char *op_type; /* NULL once the node is removed by a pass */
+    char *domain;  /* "" for ai.onnx */
+    int opset;     /* opset version of the node's domain */
     int n_in, n_out;
-    int32_t *in;     /* value ids; -1 for an absent optional input */
-    int32_t *out;    /* value ids; -1 for an absent optional output */
+    int32_t *in;  /* value ids; -1 for an absent optional input */
+    int32_t *out; /* value ids; -1 for an absent optional output */
     int n_attr;
     tdm_attr *attrs;
 } tdm_node;
 
 typedef struct tdm_value {
     char *name;
-    tdm_dtype dtype;           /* declared; UNDEFINED when unknown */
-    int32_t ndim;              /* declared rank, -1 when unknown */
-    int64_t dims[TDM_MAX_DIMS];/* declared dims, -1 when symbolic/unknown */
+    tdm_dtype dtype;            /* declared; UNDEFINED when unknown */
+    int32_t ndim;               /* declared rank, -1 when unknown */
+    int64_t dims[TDM_MAX_DIMS]; /* declared dims, -1 when symbolic/unknown */
     char *dim_param[TDM_MAX_DIMS];
-    bool is_input;             /* graph input fed by the caller */
-    bool is_output;            /* graph output */
-    bool is_const;             /* initializer or folded constant: cval holds it */
+    bool is_input;  /* graph input fed by the caller */
+    bool is_output; /* graph output */
+    bool is_const;  /* initializer or folded constant: cval holds it */
     tdm_tensor cval;
-    int32_t producer;          /* node index, -1 for inputs and constants */
+    int32_t producer; /* node index, -1 for inputs and constants */
 } tdm_value;
 
 struct tdm_graph {
@@ -76,13 +76,13 @@ struct tdm_graph {
     int32_t n_values, cap_values;
     tdm_node *nodes;
     int32_t n_nodes, cap_nodes;
-    int32_t *inputs;     /* graph inputs that are not initializers, declared order */
+    int32_t *inputs; /* graph inputs that are not initializers, declared order */
     int32_t n_inputs;
     int32_t *outputs;
     int32_t n_outputs;
     int64_t ir_version;
-    int64_t opset;       /* ai.onnx opset import */
-    int64_t opset_ml;    /* ai.onnx.ml, 0 when absent */
+    int64_t opset;    /* ai.onnx opset import */
+    int64_t opset_ml; /* ai.onnx.ml, 0 when absent */
     char *producer;
     /* name -> value id, open addressing */
     int32_t *index;
@@ -108,8 +108,8 @@ int32_t tdm_graph_new_value(tdm_graph *g, const char *hint);
  * and strings copied. Returns the node index or -1 on OOM. The node pointer
  * is invalidated by the next append: use g->nodes[idx].
  */
-int32_t tdm_graph_add_node(tdm_graph *g, const char *op_type, const char *domain,
-                           const char *name, int n_in, int n_out);
+int32_t tdm_graph_add_node(tdm_graph *g, const char *op_type, const char *domain, const char *name,
+                           int n_in, int n_out);
 /* Adds an attribute slot to a node (name copied); NULL on OOM. */
 tdm_attr *tdm_node_add_attr(tdm_node *n, const char *name, tdm_attr_type type);
 /* Frees a node's contents and marks it removed (op_type NULL). */

@@ -80,10 +80,10 @@ int64_t tdm_tensor_get_i64(const tdm_tensor *t, int64_t i);
 double tdm_tensor_get_f64(const tdm_tensor *t, int64_t i);
 
 /* Convenience: require input i to have a known value at infer time. */
-#define TDM_NEED_VALUE(ctx, i)                                                  \
-    do {                                                                        \
-        if ((ctx)->in[(i)] != NULL && (ctx)->in[(i)]->data == NULL)             \
-            return TDM_ERR_NEEDS_VALUE;                                         \
+#define TDM_NEED_VALUE(ctx, i)                                      \
+    do {                                                            \
+        if ((ctx)->in[(i)] != NULL && (ctx)->in[(i)]->data == NULL) \
+            return TDM_ERR_NEEDS_VALUE;                             \
     } while (0)
 
 /*

@@ -33,12 +33,12 @@
 #define PLAN_CACHE 8
 
 enum {
-    V_UNUSED = 0,  /* not touched by this plan */
-    V_FROM,        /* borrowed from the caller */
-    V_CONST,       /* graph constant (cval) */
-    V_FOLDED,      /* computed at plan time, owned by the plan */
-    V_ARENA,       /* static shape, lives in the arena */
-    V_DYNAMIC,     /* shape known only at run time, heap */
+    V_UNUSED = 0, /* not touched by this plan */
+    V_FROM,       /* borrowed from the caller */
+    V_CONST,      /* graph constant (cval) */
+    V_FOLDED,     /* computed at plan time, owned by the plan */
+    V_ARENA,      /* static shape, lives in the arena */
+    V_DYNAMIC,    /* shape known only at run time, heap */
 };
 
 typedef struct plan {
@@ -47,15 +47,15 @@ typedef struct plan {
     int32_t *from_ids, *until_ids;
     tdm_tensor *from_meta; /* dtype + dims of the frontier tensors, data NULL */
     /* body */
-    uint8_t *kind;        /* per value: V_* */
-    tdm_tensor *vals;     /* per value: meta and, for folded/arena, data */
-    int32_t *exec;        /* node indices to run, in order */
+    uint8_t *kind;    /* per value: V_* */
+    tdm_tensor *vals; /* per value: meta and, for folded/arena, data */
+    int32_t *exec;    /* node indices to run, in order */
     int32_t n_exec;
-    uint8_t *dynamic;     /* per exec position: infer at run time */
-    int32_t *last_use;    /* per value: last exec position that reads it, -1 none */
+    uint8_t *dynamic;  /* per exec position: infer at run time */
+    int32_t *last_use; /* per value: last exec position that reads it, -1 none */
     void *arena;
     size_t arena_bytes;
-    uint64_t stamp;       /* LRU */
+    uint64_t stamp; /* LRU */
 } plan;
 
 struct tdm_session {
@@ -79,8 +79,8 @@ static tdm_status node_ctx(tdm_session *s, int32_t ni, tdm_tensor *vals, node_io
 {
     const tdm_node *n = &s->g->nodes[ni];
     if (n->n_in > 64 || n->n_out > 64)
-        return tdm_errf(err, TDM_ERR_UNSUPPORTED, "node '%s' (%s) has more than 64 inputs or outputs",
-                        n->name, n->op_type);
+        return tdm_errf(err, TDM_ERR_UNSUPPORTED,
+                        "node '%s' (%s) has more than 64 inputs or outputs", n->name, n->op_type);
     for (int k = 0; k < n->n_in; k++)
         io->in[k] = n->in[k] >= 0 ? &vals[n->in[k]] : NULL;
     for (int k = 0; k < n->n_out; k++)
@@ -97,14 +97,17 @@ static tdm_status node_ctx(tdm_session *s, int32_t ni, tdm_tensor *vals, node_io
     return TDM_OK;
 }
 
-static const tdm_op *node_op(const tdm_node *n) { return tdm_op_find(n->domain, n->op_type); }
+static const tdm_op *node_op(const tdm_node *n)
+{
+    return tdm_op_find(n->domain, n->op_type);
+}
 
 /* ---- session ------------------------------------------------------------- */
 
 static void plan_free(plan *p, int32_t n_values);
 
-tdm_status tdm_session_create(const tdm_graph *g, const tdm_session_options *opt,
-                              tdm_session **out, tdm_err *err)
+tdm_status tdm_session_create(const tdm_graph *g, const tdm_session_options *opt, tdm_session **out,
+                              tdm_err *err)
 {
     *out = NULL;
     tdm_session *s = calloc(1, sizeof *s);
@@ -189,7 +192,10 @@ void tdm_session_free(tdm_session *s)
     free(s);
 }
 
-tdm_pool *tdm_session_pool(tdm_session *s) { return s->pool; }
+tdm_pool *tdm_session_pool(tdm_session *s)
+{
+    return s->pool;
+}
 
 /* ---- planning ------------------------------------------------------------ */
 
@@ -369,9 +375,8 @@ static tdm_status build_plan(tdm_session *s, int n_from, const int32_t *from_ids
         if (!need[v] || p->kind[v] != V_UNUSED)
             continue;
         if (g->values[v].producer < 0 || !run_node[g->values[v].producer]) {
-            st = tdm_errf(err, TDM_ERR_INVALID_ARG,
-                          "tensor '%s' is needed but was not given%s", g->values[v].name,
-                          g->values[v].is_input ? " (it is a graph input)" : "");
+            st = tdm_errf(err, TDM_ERR_INVALID_ARG, "tensor '%s' is needed but was not given%s",
+                          g->values[v].name, g->values[v].is_input ? " (it is a graph input)" : "");
             goto fail;
         }
     }
@@ -499,9 +504,8 @@ static tdm_status check_frontier(const tdm_graph *g, int32_t v, const tdm_tensor
                             val->ndim, t->ndim);
         for (int d = 0; d < t->ndim; d++)
             if (val->dims[d] >= 0 && val->dims[d] != t->dims[d] && val->is_input)
-                return tdm_errf(err, TDM_ERR_SHAPE,
-                                "input '%s': dim %d must be %lld, got %lld", val->name, d,
-                                (long long)val->dims[d], (long long)t->dims[d]);
+                return tdm_errf(err, TDM_ERR_SHAPE, "input '%s': dim %d must be %lld, got %lld",
+                                val->name, d, (long long)val->dims[d], (long long)t->dims[d]);
     }
     return TDM_OK;
 }
@@ -573,7 +577,8 @@ tdm_status tdm_session_run_range(tdm_session *s, int n_from, const char *const *
     for (int i = 0; i < n_from && st == TDM_OK; i++) {
         from_ids[i] = tdm_graph_find(g, from_names[i]);
         if (from_ids[i] < 0)
-            st = tdm_errf(err, TDM_ERR_NOT_FOUND, "no tensor named '%s' in the model", from_names[i]);
+            st = tdm_errf(err, TDM_ERR_NOT_FOUND, "no tensor named '%s' in the model",
+                          from_names[i]);
         else if (g->values[from_ids[i]].is_const)
             st = tdm_errf(err, TDM_ERR_INVALID_ARG, "'%s' is a constant of the model, not an input",
                           from_names[i]);

@@ -11,12 +11,21 @@
 size_t tdm_dtype_size(tdm_dtype dt)
 {
     switch (dt) {
-    case TDM_DTYPE_FLOAT32: case TDM_DTYPE_INT32: case TDM_DTYPE_UINT32: return 4;
-    case TDM_DTYPE_UINT8: case TDM_DTYPE_INT8: case TDM_DTYPE_BOOL: return 1;
-    case TDM_DTYPE_UINT16: case TDM_DTYPE_INT16: case TDM_DTYPE_FLOAT16:
+    case TDM_DTYPE_FLOAT32:
+    case TDM_DTYPE_INT32:
+    case TDM_DTYPE_UINT32: return 4;
+    case TDM_DTYPE_UINT8:
+    case TDM_DTYPE_INT8:
+    case TDM_DTYPE_BOOL: return 1;
+    case TDM_DTYPE_UINT16:
+    case TDM_DTYPE_INT16:
+    case TDM_DTYPE_FLOAT16:
     case TDM_DTYPE_BFLOAT16: return 2;
-    case TDM_DTYPE_INT64: case TDM_DTYPE_FLOAT64: case TDM_DTYPE_UINT64: return 8;
-    case TDM_DTYPE_STRING: case TDM_DTYPE_UNDEFINED: return 0;
+    case TDM_DTYPE_INT64:
+    case TDM_DTYPE_FLOAT64:
+    case TDM_DTYPE_UINT64: return 8;
+    case TDM_DTYPE_STRING:
+    case TDM_DTYPE_UNDEFINED: return 0;
     }
     return 0;
 }

@@ -43,7 +43,8 @@ int64_t tdm_tensor_get_i64(const tdm_tensor *t, int64_t i)
     case TDM_DTYPE_INT32: return ((const int32_t *)t->data)[i];
     case TDM_DTYPE_INT16: return ((const int16_t *)t->data)[i];
     case TDM_DTYPE_INT8: return ((const int8_t *)t->data)[i];
-    case TDM_DTYPE_UINT8: case TDM_DTYPE_BOOL: return ((const uint8_t *)t->data)[i];
+    case TDM_DTYPE_UINT8:
+    case TDM_DTYPE_BOOL: return ((const uint8_t *)t->data)[i];
     case TDM_DTYPE_UINT16: return ((const uint16_t *)t->data)[i];
     case TDM_DTYPE_UINT32: return ((const uint32_t *)t->data)[i];
     case TDM_DTYPE_UINT64: return (int64_t)((const uint64_t *)t->data)[i];

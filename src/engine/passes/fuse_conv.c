@@ -17,8 +17,7 @@
 #include "engine/passes/pass_util.h"
 #include "engine/passes/passes.h"
 
-static bool fold_bn(tdm_pass_ctx *c, tdm_node *conv, tdm_node *bn, tdm_err *err,
-                    tdm_status *st)
+static bool fold_bn(tdm_pass_ctx *c, tdm_node *conv, tdm_node *bn, tdm_err *err, tdm_status *st)
 {
     tdm_graph *g = c->g;
     const tdm_tensor *w = tdm_pass_const_f32(g, conv->in[1]);
@@ -82,8 +81,7 @@ static bool fold_bn(tdm_pass_ctx *c, tdm_node *conv, tdm_node *bn, tdm_err *err,
     return true;
 }
 
-static bool fuse_act(tdm_pass_ctx *c, tdm_node *conv, tdm_node *act, tdm_err *err,
-                     tdm_status *st)
+static bool fuse_act(tdm_pass_ctx *c, tdm_node *conv, tdm_node *act, tdm_err *err, tdm_status *st)
 {
     tdm_graph *g = c->g;
     if (tdm_node_attr(conv, "tdm_activation") != NULL)

@@ -22,8 +22,8 @@
 
 /* Appends a node in place of `at`'s slot order: nodes must stay topologically
  * sorted, so the new node replaces `at` (whose slot it reuses). */
-static int32_t replace_node(tdm_graph *g, int32_t at, const char *op, const char *domain,
-                            int n_in, int n_out)
+static int32_t replace_node(tdm_graph *g, int32_t at, const char *op, const char *domain, int n_in,
+                            int n_out)
 {
     char name[256];
     snprintf(name, sizeof name, "%s_fused", g->nodes[at].name);
@@ -159,7 +159,10 @@ tdm_status tdm_pass_fuse_layernorm(tdm_graph *g, tdm_err *err)
     return st;
 }
 
-static bool near(float a, float b) { return fabsf(a - b) <= 1e-5f * fabsf(b); }
+static bool near(float a, float b)
+{
+    return fabsf(a - b) <= 1e-5f * fabsf(b);
+}
 
 /* x / sqrt(2) (or x * 1/sqrt(2)) -> Erf -> + 1 -> * x -> * 0.5, any operand order. */
 static tdm_status match_gelu(tdm_pass_ctx *c, int32_t i, bool *done, tdm_err *err)
@@ -205,8 +208,8 @@ static tdm_status match_gelu(tdm_pass_ctx *c, int32_t i, bool *done, tdm_err *er
     } else {
         /* (x * 0.5) * (1 + erf) */
         tdm_node *h = tdm_pass_producer(c, other, "Mul");
-        if (h == NULL || !tdm_pass_single_use(c, other) ||
-            tdm_pass_other_input(h, x) == x || (h->in[0] != x && h->in[1] != x) ||
+        if (h == NULL || !tdm_pass_single_use(c, other) || tdm_pass_other_input(h, x) == x ||
+            (h->in[0] != x && h->in[1] != x) ||
             !tdm_pass_const_scalar(g, tdm_pass_other_input(h, x), &half) || half != 0.5f)
             return TDM_OK;
         last = m1;
@@ -421,7 +424,8 @@ static tdm_status match_attention(tdm_pass_ctx *c, int32_t i, bool *done, tdm_er
         cur = left ? n->in[0] : n->in[1];
     }
     n = tdm_pass_producer(c, cur, NULL);
-    if (n != NULL && (tdm_pass_is2(n, "Div") || tdm_pass_is2(n, "Mul")) && tdm_pass_single_use(c, cur)) {
+    if (n != NULL && (tdm_pass_is2(n, "Div") || tdm_pass_is2(n, "Mul")) &&
+        tdm_pass_single_use(c, cur)) {
         float k;
         if (tdm_pass_const_scalar(g, n->in[1], &k))
             scale = tdm_pass_is2(n, "Div") ? 1.f / k : k;

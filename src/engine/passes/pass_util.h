@@ -63,9 +63,8 @@ static inline int32_t tdm_pass_other_input(const tdm_node *n, int32_t v)
  * (files may be corrupt: matchers never read slots that do not exist). */
 static inline bool tdm_pass_is(const tdm_node *n, const char *op)
 {
-    return n != NULL && n->op_type != NULL && n->domain[0] == '\0' &&
-           strcmp(n->op_type, op) == 0 && n->n_in >= 1 && n->in[0] >= 0 && n->n_out >= 1 &&
-           n->out[0] >= 0;
+    return n != NULL && n->op_type != NULL && n->domain[0] == '\0' && strcmp(n->op_type, op) == 0 &&
+           n->n_in >= 1 && n->in[0] >= 0 && n->n_out >= 1 && n->out[0] >= 0;
 }
 
 /* As tdm_pass_is, for binary ops: exactly two present inputs. */

@@ -26,8 +26,8 @@
 
 static bool nondeterministic(const tdm_node *n)
 {
-    static const char *const k[] = {"RandomNormal",     "RandomUniform", "RandomNormalLike",
-                                    "RandomUniformLike", "Multinomial",  "Bernoulli"};
+    static const char *const k[] = {"RandomNormal",      "RandomUniform", "RandomNormalLike",
+                                    "RandomUniformLike", "Multinomial",   "Bernoulli"};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strcmp(n->op_type, k[i]) == 0)
             return true;

@@ -1,0 +1,857 @@
+/*
+ * Symbol streams: raw, constant or static rANS with context models.
+ *
+ * Why rANS and why static: activations at a cut are coded once and decoded
+ * once, so a two-pass coder (count, then code) costs one extra read of the
+ * symbols and in exchange decodes without any model update, which is what
+ * makes the decoder fast. rANS with 12-bit frequencies is within a few
+ * thousandths of a bit of the entropy for these alphabets, while Huffman
+ * (zstd's literals) loses up to a bit on a symbol of probability 0.9, and
+ * the zero symbol of a ReLU activation is exactly such a symbol.
+ *
+ * Layout of a stream (all little-endian):
+ *   u8 method | model << 2
+ *   RAW:   the symbols (4-bit: two per byte, low nibble first)
+ *   CONST: u8 the symbol
+ *   RANS:  one table per context of the model (a bit stream, padded to a
+ *          byte with zeros), then the four final encoder states (u32 each),
+ *          varint word_bytes, and the 16-bit renormalisation words in
+ *          decoding order.
+ *
+ * Tables are where a static coder loses to an adaptive one on small inputs,
+ * so they are sent as levels, not frequencies: level 0 is an absent symbol,
+ * level v > 0 a weight of 2^((v - 1) / 4), a quarter-bit step of log2 of the
+ * symbol's count. Rounding a probability to a quarter bit costs under 0.002
+ * bits per symbol, and neighbouring symbols of a quantised activation have
+ * neighbouring levels, so each level is coded as the Elias-gamma code of the
+ * zigzag of its difference from the previous one: about 2-3 bits per symbol
+ * instead of 8-16 for a frequency. A table is `top` (bits + 1 bits: symbols
+ * at and above it are absent) then the levels of symbols [0, top). Both
+ * sides turn levels into 12-bit frequencies with the same integer
+ * arithmetic (a fixed-point 2^(k/4) table, no libm), so the encoder codes
+ * with exactly the frequencies the decoder rebuilds.
+ *
+ * rANS parameters: state x in [2^15, 2^31), 12-bit probabilities, 16-bit
+ * output words, so one renormalisation step per symbol at most; symbol i
+ * uses state i mod 4, the states share one word stream (the encoder runs
+ * backwards over the symbols, so the decoder reads words forwards). After
+ * the last symbol every state must be back at 2^15 and every word consumed:
+ * a free integrity check on top of the frame CRC. The encoder divides by a
+ * frequency with a precomputed reciprocal (multiply and shift, exact for
+ * x < 2^31), which is what keeps the 2^31 bound on the state.
+ */
+#include "codec/entropy.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROB_BITS 12
+#define PROB_TOTAL (1u << PROB_BITS)
+#define PROB_MASK (PROB_TOTAL - 1u)
+#define RANS_L                                                                                \
+    (1u << 15)         /* states live in [2^15, 2^31): the reciprocal division needs x < 2^31 \
+                        */
+#define NHIST 16       /* two previous symbols, four magnitude buckets each */
+#define LEVEL_MAX 129u /* 1 + 4 * log2(2^32): table levels are quarter-bit steps */
+#define GAMMA_MAX 16u  /* longest Elias-gamma prefix a valid table can hold */
+
+static const uint8_t k_model_nctx[TDM_SYM_NMODELS] = {1, 2, 4, 5, 8, 16};
+
+/* Context of a symbol under a model, from h = bucket(prev1) * 4 + bucket(prev2). */
+static unsigned model_ctx(unsigned model, unsigned h)
+{
+    unsigned b1 = h >> 2, b2 = h & 3u;
+    switch (model) {
+    case 0: return 0;
+    case 1: return b1 != 0;
+    case 2: return b1;
+    case 3: return b1 == 0 ? (b2 != 0) : b1 + 1;
+    case 4: return b1 * 2 + (b2 != 0);
+    default: return h;
+    }
+}
+
+/*
+ * Magnitude buckets of symbols that are offsets from a zero point, wrapped
+ * modulo the alphabet: s and A - s are the same magnitude.
+ */
+static void build_buckets(unsigned bits, uint8_t bk[256])
+{
+    unsigned a = 1u << bits;
+    memset(bk, 0, 256);
+    for (unsigned s = 1; s < a; s++) {
+        unsigned m = s < a - s ? s : a - s;
+        if (bits == 8)
+            bk[s] = m <= 2 ? 1 : m <= 8 ? 2 : 3;
+        else
+            bk[s] = m <= 1 ? 1 : m <= 3 ? 2 : 3;
+    }
+}
+
+/* 2^(j/4) in 16.16 fixed point: the weight of level v is k_level_mant[k & 3] << (k >> 2), k = v-1.
+ */
+static const uint32_t k_level_mant[4] = {65536, 77936, 92682, 110218};
+
+static uint64_t level_weight(unsigned v)
+{
+    unsigned k = v - 1;
+    return (uint64_t)k_level_mant[k & 3] << (k >> 2);
+}
+
+/*
+ * The level of a count >= 1 (the encoder's choice; any level decodes):
+ * 1 + round(4 * log2(c)) in integers, comparing the mantissa of c with
+ * 2^(k/8), k = 1, 3, 5, 7, in 16.16 fixed point.
+ */
+static unsigned count_level(uint32_t c)
+{
+    static const uint32_t half_steps[4] = {71468, 84990, 101070, 120194};
+    unsigned e = 31u - (unsigned)__builtin_clz(c);
+    uint32_t m = (uint32_t)(((uint64_t)c << 16) >> e);
+    unsigned j =
+        (m >= half_steps[0]) + (m >= half_steps[1]) + (m >= half_steps[2]) + (m >= half_steps[3]);
+    return 1u + 4u * e + j;
+}
+
+/*
+ * Buckets of the 8-bit alphabet for small inputs. Symbols are wrapped
+ * offsets d (0..127 positive, 128..255 for -128..-1); a bucket holds the
+ * magnitudes with the same two leading bits (1, 2, 3, 4-5, 6-7, 8-11, ...),
+ * one set per sign. A bucketed table sends one level per bucket (28 of
+ * them instead of up to 256), spread evenly over the bucket's symbols: on a
+ * smooth distribution that costs a few hundredths of a bit per symbol and
+ * saves a hundred bytes of table, which is what decides a 1000-value tensor.
+ */
+#define NBUCKET 28u
+
+typedef struct bucketing {
+    uint8_t of[256];        /* bucket of each symbol */
+    uint8_t shift[NBUCKET]; /* log2 of each bucket's size */
+} bucketing;
+
+static void build_bucketing(bucketing *bu)
+{
+    memset(bu, 0, sizeof *bu);
+    for (unsigned s = 1; s < 256; s++) {
+        unsigned m = s < 128 ? s : 256 - s, idx, sh;
+        if (m < 4) {
+            idx = m;
+            sh = 0;
+        } else {
+            unsigned e = 31u - (unsigned)__builtin_clz(m);
+            idx = 4 + 2 * (e - 2) + ((m >> (e - 1)) & 1u);
+            sh = e - 1;
+        }
+        unsigned b = s < 128 ? idx : 13 + idx;
+        bu->of[s] = (uint8_t)b;
+        bu->shift[b] = (uint8_t)sh;
+    }
+}
+
+/*
+ * Weights to frequencies summing to PROB_TOTAL, every present symbol >= 1:
+ * one each, the rest shared in proportion to the weights, the remainder to
+ * the heaviest. A table with no symbol puts all its mass on symbol 0 so that
+ * every table is valid and the decoder needs no special case. Integer only:
+ * encoder and decoder must agree to the last unit.
+ */
+static void weights_to_freq(const uint64_t *w, unsigned a, uint16_t *freq)
+{
+    uint64_t total = 0;
+    unsigned present = 0, best = 0;
+    for (unsigned s = 0; s < a; s++) {
+        total += w[s];
+        present += w[s] != 0;
+        if (w[s] > w[best])
+            best = s;
+    }
+    memset(freq, 0, a * sizeof *freq);
+    if (total == 0) {
+        freq[0] = PROB_TOTAL;
+        return;
+    }
+    uint32_t spare = PROB_TOTAL - present, used = 0;
+    for (unsigned s = 0; s < a; s++) {
+        if (w[s] == 0)
+            continue;
+        uint32_t f = 1u + (uint32_t)(w[s] * spare / total); /* w < 2^50, spare <= 2^12 */
+        freq[s] = (uint16_t)f;
+        used += f;
+    }
+    freq[best] = (uint16_t)(freq[best] + (PROB_TOTAL - used));
+}
+
+/* Frequencies of a table: kind 0 has a level per symbol, kind 1 a level per bucket. */
+static void table_freq(unsigned kind, const uint8_t *lv, unsigned a, const bucketing *bu,
+                       uint16_t *freq)
+{
+    uint64_t w[256];
+    for (unsigned s = 0; s < a; s++) {
+        unsigned v = kind == 0 ? lv[s] : lv[bu->of[s]];
+        w[s] = v ? level_weight(v) >> (kind == 0 ? 0 : bu->shift[bu->of[s]]) : 0;
+    }
+    weights_to_freq(w, a, freq);
+}
+
+static unsigned gamma_bits(uint32_t x)
+{
+    return 2u * (31u - (unsigned)__builtin_clz(x)) + 1u;
+}
+
+static uint32_t zigzag(int d)
+{
+    return d >= 0 ? 2u * (uint32_t)d : 2u * (uint32_t)(-d) - 1u;
+}
+
+static int unzigzag(uint32_t z)
+{
+    return (z & 1) ? -(int)((z + 1) / 2) : (int)(z / 2);
+}
+
+static unsigned table_top(const uint8_t *lv, unsigned n)
+{
+    unsigned top = n;
+    while (top > 0 && lv[top - 1] == 0)
+        top--;
+    return top;
+}
+
+/* Bits of a list of n levels: top in topbits bits, then delta-gamma levels below top. */
+static size_t levels_bits(const uint8_t *lv, unsigned n, unsigned topbits)
+{
+    unsigned top = table_top(lv, n), prev = 0;
+    size_t nb = topbits;
+    for (unsigned s = 0; s < top; s++) {
+        nb += gamma_bits(zigzag((int)lv[s] - (int)prev) + 1);
+        prev = lv[s];
+    }
+    return nb;
+}
+
+/* LSB-first bit writer over a caller-sized buffer (tables only: small). */
+typedef struct bitw {
+    uint8_t *p;
+    size_t nbits;
+} bitw;
+
+static void bw_put(bitw *b, uint32_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++, b->nbits++)
+        if ((v >> i) & 1u)
+            b->p[b->nbits >> 3] |= (uint8_t)(1u << (b->nbits & 7));
+}
+
+static void bw_gamma(bitw *b, uint32_t x)
+{
+    unsigned n = 31u - (unsigned)__builtin_clz(x);
+    b->nbits += n; /* n zeros (the buffer starts zeroed) */
+    for (unsigned i = n + 1; i-- > 0;)
+        bw_put(b, (x >> i) & 1u, 1);
+}
+
+static void levels_write(bitw *b, const uint8_t *lv, unsigned n, unsigned topbits)
+{
+    unsigned top = table_top(lv, n), prev = 0;
+    bw_put(b, top, topbits);
+    for (unsigned s = 0; s < top; s++) {
+        bw_gamma(b, zigzag((int)lv[s] - (int)prev) + 1);
+        prev = lv[s];
+    }
+}
+
+/* log2(v) for v >= 1 to within 3e-4: only ranks models, never codes. */
+static float approx_log2(uint32_t v)
+{
+    int e = 31 - __builtin_clz(v);
+    float t = (float)(v - (1u << e)) / (float)(1u << e);
+    float p = ((((-0.079158161f * t + 0.31224097f) * t - 0.66954228f) * t + 1.4361078f) * t +
+               0.00020317973f);
+    return (float)e + p;
+}
+
+/* What the encoder needs per (context, symbol): a division by the frequency as a multiply. */
+typedef struct enc_sym {
+    uint32_t x_max; /* renormalise first when x >= x_max */
+    uint32_t rcp;   /* reciprocal of the frequency */
+    uint32_t bias;
+    uint16_t cmpl; /* PROB_TOTAL - freq */
+    uint16_t shift;
+} enc_sym;
+
+static void enc_sym_init(enc_sym *e, uint32_t cum, uint32_t f)
+{
+    /* x' = (x / f) * 4096 + x % f + cum = x + cum + (x / f) * (4096 - f); x / f by reciprocal */
+    e->x_max = f << 19; /* ((RANS_L >> PROB_BITS) << 16) * f */
+    e->cmpl = (uint16_t)(PROB_TOTAL - f);
+    if (f < 2) {
+        /* rcp = 2^32 - 1 gives x - 1 for x >= 1; the bias adds the missing 4096 - 1 */
+        e->rcp = ~0u;
+        e->shift = 0;
+        e->bias = cum + PROB_TOTAL - 1;
+    } else {
+        unsigned sh = 0;
+        while (f > (1u << sh))
+            sh++;
+        e->rcp = (uint32_t)(((1ull << (sh + 31)) + f - 1) / f);
+        e->shift = (uint16_t)(sh - 1);
+        e->bias = cum;
+    }
+}
+
+/* Encoder workspace: counts per history, merged counts and tables per context. */
+typedef struct enc_ws {
+    uint32_t part[4][NHIST][256];
+    uint32_t cnt[NHIST][256];
+    uint32_t merged[NHIST][256];
+    uint8_t level[NHIST][256];
+    uint8_t blevel[NHIST][NBUCKET];
+    uint8_t kind[NHIST]; /* 0: a level per symbol, 1: a level per bucket */
+    uint16_t freq[256];
+    bucketing bu;
+    enc_sym es[NHIST][256];
+    uint8_t tbits[NHIST * 640]; /* a table is at most 10 + 256 * 17 bits */
+} enc_ws;
+
+/* Merges history counts into the model's contexts and derives their levels. */
+static void model_levels(enc_ws *ws, unsigned model, unsigned a)
+{
+    unsigned nctx = k_model_nctx[model];
+    memset(ws->merged, 0, sizeof ws->merged[0] * nctx);
+    for (unsigned h = 0; h < NHIST; h++) {
+        uint32_t *dst = ws->merged[model_ctx(model, h)];
+        for (unsigned s = 0; s < a; s++)
+            dst[s] += ws->cnt[h][s];
+    }
+    for (unsigned c = 0; c < nctx; c++) {
+        uint32_t bc[NBUCKET];
+        memset(bc, 0, sizeof bc);
+        for (unsigned s = 0; s < a; s++) {
+            ws->level[c][s] = ws->merged[c][s] ? (uint8_t)count_level(ws->merged[c][s]) : 0;
+            bc[ws->bu.of[s]] += ws->merged[c][s];
+        }
+        for (unsigned k = 0; k < NBUCKET; k++)
+            ws->blevel[c][k] = bc[k] ? (uint8_t)count_level(bc[k]) : 0;
+    }
+}
+
+/* log2 of a sum of weights (up to 2^58). */
+static double log2_u64(uint64_t v)
+{
+    unsigned sh = 0;
+    while ((v >> sh) > UINT32_MAX)
+        sh++;
+    return (double)approx_log2((uint32_t)(v >> sh)) + sh;
+}
+
+/*
+ * Estimated stream bytes of a model, choosing for each context the cheaper
+ * table kind: tables exact, payload from the levels (log2 of a weight is
+ * (level - 1) / 4 + 16 by construction), so ranking six models costs no
+ * division and no libm call.
+ */
+static double model_cost(enc_ws *ws, unsigned model, unsigned a, unsigned bits)
+{
+    model_levels(ws, model, a);
+    unsigned nctx = k_model_nctx[model];
+    double total_bits = 0;
+    for (unsigned c = 0; c < nctx; c++) {
+        /* kind 0: a level per symbol */
+        uint64_t wsum = 0, n = 0;
+        double sum = 0;
+        for (unsigned s = 0; s < a; s++) {
+            unsigned v = ws->level[c][s];
+            if (v == 0)
+                continue;
+            wsum += level_weight(v);
+            n += ws->merged[c][s];
+            sum += (double)ws->merged[c][s] * ((double)(v - 1) * 0.25 + 16.0);
+        }
+        double cost0 = 1.0 + (double)levels_bits(ws->level[c], a, bits + 1);
+        if (n > 0)
+            cost0 += (double)n * log2_u64(wsum) - sum;
+        ws->kind[c] = 0;
+        if (bits != 8 || n == 0) {
+            total_bits += cost0;
+            continue;
+        }
+        /* kind 1: a level per bucket, spread evenly over its symbols */
+        uint64_t bsum = 0;
+        double bsumbits = 0;
+        for (unsigned k = 0; k < NBUCKET; k++) {
+            unsigned v = ws->blevel[c][k];
+            if (v != 0)
+                bsum += level_weight(v);
+        }
+        for (unsigned s = 0; s < a; s++) {
+            unsigned k = ws->bu.of[s], v = ws->blevel[c][k];
+            if (ws->merged[c][s] != 0)
+                bsumbits += (double)ws->merged[c][s] *
+                            ((double)(v - 1) * 0.25 + 16.0 - (double)ws->bu.shift[k]);
+        }
+        double cost1 = 1.0 + (double)levels_bits(ws->blevel[c], NBUCKET, 5) +
+                       (double)n * log2_u64(bsum) - bsumbits;
+        /* every symbol of a used bucket takes at least one of 4096 slots: a small extra cost */
+        if (cost1 < cost0)
+            ws->kind[c] = 1;
+        total_bits += cost1 < cost0 ? cost1 : cost0;
+    }
+    return 1.0 + (total_bits + 7) / 8 + 16.0 + 5.0;
+}
+
+/*
+ * rANS-encodes sym backwards into the end of buf[0, cap); returns the bytes
+ * of words used (they end at buf + cap), or SIZE_MAX when they do not fit.
+ */
+static size_t rans_encode(const uint8_t *sym, size_t n, unsigned model, const uint8_t *bk,
+                          const enc_ws *ws, uint8_t *buf, size_t cap, uint32_t states[4])
+{
+    uint8_t ctxmap[NHIST];
+    for (unsigned h = 0; h < NHIST; h++)
+        ctxmap[h] = (uint8_t)model_ctx(model, h);
+    uint32_t x[4] = {RANS_L, RANS_L, RANS_L, RANS_L};
+    uint8_t *p = buf + cap;
+    for (size_t i = n; i-- > 0;) {
+        const enc_sym *e;
+        if (model == 0) {
+            e = &ws->es[0][sym[i]];
+        } else {
+            unsigned h =
+                (i >= 1 ? (unsigned)bk[sym[i - 1]] << 2 : 0u) | (i >= 2 ? bk[sym[i - 2]] : 0u);
+            e = &ws->es[ctxmap[h]][sym[i]];
+        }
+        uint32_t v = x[i & 3];
+        /* branch-free renormalisation: the word is always stored, kept only when needed */
+        if (p - buf < 2)
+            return SIZE_MAX;
+        p[-2] = (uint8_t)v;
+        p[-1] = (uint8_t)(v >> 8);
+        uint32_t need = v >= e->x_max;
+        p -= 2 * need;
+        v = need ? v >> 16 : v;
+        uint32_t q = (uint32_t)(((uint64_t)v * e->rcp) >> 32) >> e->shift;
+        x[i & 3] = v + e->bias + q * e->cmpl;
+    }
+    memcpy(states, x, sizeof x);
+    return (size_t)(buf + cap - p);
+}
+
+static void pack_raw(tdm_wbuf *w, const uint8_t *sym, size_t n, unsigned bits)
+{
+    size_t nb = tdm_sym_raw_bytes(n, bits);
+    uint8_t *at = tdm_wbuf_reserve(w, nb);
+    if (at == NULL)
+        return;
+    if (bits == 8) {
+        if (n > 0)
+            memcpy(at, sym, n);
+        return;
+    }
+    for (size_t i = 0; i + 1 < n; i += 2)
+        at[i / 2] = (uint8_t)(sym[i] | sym[i + 1] << 4);
+    if (n & 1)
+        at[n / 2] = sym[n - 1];
+}
+
+tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entropy, tdm_wbuf *w,
+                          tdm_sym_stats *stats, tdm_err *err)
+{
+    assert(bits == 4 || bits == 8);
+    tdm_sym_stats st = {TDM_SYM_RAW, 0, 0, 0, 0};
+    size_t start = w->len, raw = tdm_sym_raw_bytes(n, bits);
+    unsigned a = 1u << bits;
+    enc_ws *ws = NULL;
+    uint8_t *buf = NULL;
+
+    if (!entropy || n < 2 || n > UINT32_MAX)
+        goto store_raw;
+
+    ws = malloc(sizeof *ws);
+    if (ws == NULL)
+        return tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for entropy coder tables");
+    uint8_t bk[256];
+    build_buckets(bits, bk);
+    build_bucketing(&ws->bu);
+    /*
+     * Four partial histograms, one per i mod 4: a run of one symbol would
+     * otherwise increment the same counter back to back and wait on each store.
+     */
+    memset(ws->part, 0, sizeof ws->part);
+    {
+        unsigned h = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            for (unsigned k = 0; k < 4; k++) {
+                unsigned s = sym[i + k];
+                assert(s < a);
+                ws->part[k][h][s]++;
+                h = ((unsigned)bk[s] << 2) | (h >> 2);
+            }
+        }
+        for (; i < n; i++) {
+            unsigned s = sym[i];
+            assert(s < a);
+            ws->part[0][h][s]++;
+            h = ((unsigned)bk[s] << 2) | (h >> 2);
+        }
+        for (unsigned hh = 0; hh < NHIST; hh++)
+            for (unsigned s = 0; s < a; s++)
+                ws->cnt[hh][s] = ws->part[0][hh][s] + ws->part[1][hh][s] + ws->part[2][hh][s] +
+                                 ws->part[3][hh][s];
+    }
+    /* One distinct symbol: a constant stream. */
+    {
+        unsigned distinct = 0;
+        for (unsigned s = 0; s < a; s++) {
+            uint32_t t = 0;
+            for (unsigned h = 0; h < NHIST; h++)
+                t += ws->cnt[h][s];
+            distinct += t != 0;
+        }
+        if (distinct == 1) {
+            tdm_wbuf_u8(w, TDM_SYM_CONST);
+            tdm_wbuf_u8(w, sym[0]);
+            free(ws);
+            st.method = TDM_SYM_CONST;
+            st.stream_bytes = w->len - start;
+            if (stats != NULL)
+                *stats = st;
+            return TDM_OK;
+        }
+    }
+    unsigned best = 0;
+    double best_cost = 0;
+    for (unsigned m = 0; m < TDM_SYM_NMODELS; m++) {
+        double cost = model_cost(ws, m, a, bits);
+        if (m == 0 || cost < best_cost) {
+            best = m;
+            best_cost = cost;
+        }
+    }
+    if (best_cost >= (double)(raw + 1))
+        goto store_raw;
+
+    model_cost(ws, best, a, bits); /* again, to leave the best model's tables in ws */
+    unsigned nctx = k_model_nctx[best];
+    for (unsigned c = 0; c < nctx; c++) {
+        table_freq(ws->kind[c], ws->kind[c] ? ws->blevel[c] : ws->level[c], a, &ws->bu, ws->freq);
+        uint32_t cum = 0;
+        for (unsigned s = 0; s < a; s++) {
+            if (ws->freq[s] != 0)
+                enc_sym_init(&ws->es[c][s], cum, ws->freq[s]);
+            cum += ws->freq[s];
+        }
+    }
+    buf = malloc(raw + 2);
+    if (buf == NULL) {
+        free(ws);
+        return tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for a %zu-byte stream", raw);
+    }
+    uint32_t states[4];
+    size_t wbytes = rans_encode(sym, n, best, bk, ws, buf, raw + 2, states);
+    if (wbytes == SIZE_MAX)
+        goto store_raw;
+    bitw bw = {ws->tbits, 0};
+    memset(ws->tbits, 0, sizeof ws->tbits);
+    for (unsigned c = 0; c < nctx; c++) {
+        bw_put(&bw, ws->kind[c], 1);
+        if (ws->kind[c] == 0)
+            levels_write(&bw, ws->level[c], a, bits + 1);
+        else
+            levels_write(&bw, ws->blevel[c], NBUCKET, 5);
+    }
+    size_t tb = (bw.nbits + 7) / 8;
+    size_t total = 1 + tb + 16 + tdm_varint_len(wbytes) + wbytes;
+    if (total >= raw + 1)
+        goto store_raw;
+
+    tdm_wbuf_u8(w, TDM_SYM_RANS | best << 2);
+    tdm_wbuf_bytes(w, ws->tbits, tb);
+    for (int j = 0; j < 4; j++)
+        tdm_wbuf_u32(w, states[j]);
+    tdm_wbuf_varint(w, wbytes);
+    tdm_wbuf_bytes(w, buf + raw + 2 - wbytes, wbytes);
+    st.method = TDM_SYM_RANS;
+    st.model = best;
+    st.nctx = nctx;
+    st.table_bytes = tb;
+    free(buf);
+    free(ws);
+    st.stream_bytes = w->len - start;
+    if (stats != NULL)
+        *stats = st;
+    return TDM_OK;
+
+store_raw:
+    free(buf);
+    free(ws);
+    tdm_wbuf_u8(w, TDM_SYM_RAW);
+    pack_raw(w, sym, n, bits);
+    st.stream_bytes = w->len - start;
+    if (stats != NULL)
+        *stats = st;
+    return TDM_OK;
+}
+
+/* LSB-first bit reader over the rest of an rbuf; every read is bounded. */
+typedef struct bitr {
+    const uint8_t *p;
+    size_t nbytes, pos; /* pos in bits */
+} bitr;
+
+static bool br_bit(bitr *b, unsigned *bit)
+{
+    if (b->pos >= b->nbytes * 8)
+        return false;
+    *bit = (b->p[b->pos >> 3] >> (b->pos & 7)) & 1u;
+    b->pos++;
+    return true;
+}
+
+static bool br_get(bitr *b, unsigned n, uint32_t *v)
+{
+    uint32_t x = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned bit;
+        if (!br_bit(b, &bit))
+            return false;
+        x |= (uint32_t)bit << i;
+    }
+    *v = x;
+    return true;
+}
+
+static bool br_gamma(bitr *b, uint32_t *v)
+{
+    unsigned n = 0, bit;
+    for (;;) {
+        if (!br_bit(b, &bit))
+            return false;
+        if (bit)
+            break;
+        if (++n > GAMMA_MAX)
+            return false;
+    }
+    uint32_t x = 1;
+    for (unsigned i = 0; i < n; i++) {
+        if (!br_bit(b, &bit))
+            return false;
+        x = x << 1 | bit;
+    }
+    *v = x;
+    return true;
+}
+
+/* Reads one table and expands it into decoding entries: sym | (freq - 1) << 8 | slot << 20. */
+static tdm_status table_read(bitr *b, unsigned a, unsigned bits, const bucketing *bu, uint32_t *tab,
+                             const char *what, unsigned ctx, tdm_err *err)
+{
+    uint8_t lv[256];
+    uint16_t freq[256];
+    uint32_t kind, top;
+    memset(lv, 0, sizeof lv);
+    if (!br_get(b, 1, &kind) || (kind == 1 && bits != 8))
+        return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: table %u is truncated or of a bad kind",
+                        what, ctx);
+    unsigned n = kind == 0 ? a : NBUCKET, topbits = kind == 0 ? bits + 1 : 5;
+    if (!br_get(b, topbits, &top) || top > n)
+        return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: table %u is truncated or too long", what,
+                        ctx);
+    int prev = 0;
+    for (unsigned s = 0; s < top; s++) {
+        uint32_t g;
+        if (!br_gamma(b, &g))
+            return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: table %u is truncated at entry %u",
+                            what, ctx, s);
+        int v = prev + unzigzag(g - 1);
+        if (v < 0 || v > (int)LEVEL_MAX)
+            return tdm_errf(err, TDM_ERR_PARSE,
+                            "codec: %s: table %u has level %d at entry %u (corrupt)", what, ctx, v,
+                            s);
+        lv[s] = (uint8_t)v;
+        prev = v;
+    }
+    table_freq(kind, lv, a, bu, freq);
+    uint32_t pos = 0;
+    for (unsigned s = 0; s < a; s++)
+        for (uint32_t j = 0; j < freq[s]; j++)
+            tab[pos++] = s | (uint32_t)(freq[s] - 1u) << 8 | j << 20;
+    return TDM_OK;
+}
+
+/*
+ * One decoding step of state X with table T (an expression); leaves the
+ * symbol in s_. Renormalisation is branch-free (whether a word is needed is
+ * a coin toss the branch predictor loses): past the end of the words it
+ * reads zeros from `zero2` and records the overrun in `bad`, checked once
+ * after the loop.
+ */
+#define RANS_DEC(X, T)                                                     \
+    do {                                                                   \
+        uint32_t e_ = (T)[(X)&PROB_MASK];                                  \
+        s_ = e_ & 0xffu;                                                   \
+        (X) = ((e_ >> 8 & 0xfffu) + 1u) * ((X) >> PROB_BITS) + (e_ >> 20); \
+        uint32_t need_ = (X) < RANS_L, have_ = p < end;                    \
+        const uint8_t *q_ = have_ ? p : zero2;                             \
+        uint32_t w_ = q_[0] | (uint32_t)q_[1] << 8;                        \
+        bad |= need_ & ~have_;                                             \
+        (X) = need_ ? (X) << 16 | w_ : (X);                                \
+        p += 2 * (need_ & have_);                                          \
+        out[i++] = (uint8_t)s_;                                            \
+    } while (0)
+
+/*
+ * With a context model the next table depends on the symbol just decoded:
+ * nxt[(h >> 2) * 256 + s] holds the next history and the offset of its
+ * table, so the chain from one symbol to the next is two loads.
+ */
+#define RANS_DEC_CTX(X)                        \
+    do {                                       \
+        RANS_DEC(X, base);                     \
+        uint32_t v_ = nxt[(h >> 2) << 8 | s_]; \
+        h = v_ & 15u;                          \
+        base = tab + (v_ >> 4);                \
+    } while (0)
+
+static tdm_status rans_decode(tdm_rbuf *r, uint8_t *out, size_t n, unsigned bits, unsigned model,
+                              const char *what, tdm_err *err)
+{
+    unsigned a = 1u << bits, nctx = k_model_nctx[model];
+    uint32_t *tab = malloc((size_t)nctx * PROB_TOTAL * sizeof *tab);
+    if (tab == NULL)
+        return tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for decoding tables");
+    tdm_status s;
+    bitr b = {r->p + r->pos, tdm_rbuf_left(r), 0};
+    bucketing bu;
+    build_bucketing(&bu);
+    for (unsigned c = 0; c < nctx; c++) {
+        s = table_read(&b, a, bits, &bu, tab + (size_t)c * PROB_TOTAL, what, c, err);
+        if (s != TDM_OK) {
+            free(tab);
+            return s;
+        }
+    }
+    uint32_t pad;
+    if (!br_get(&b, (unsigned)((8 - b.pos % 8) % 8), &pad) || pad != 0) {
+        free(tab);
+        return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: table padding is not zero", what);
+    }
+    r->pos += b.pos / 8;
+    uint32_t x0, x1, x2, x3;
+    uint64_t wbytes;
+    if (!tdm_rbuf_u32(r, &x0) || !tdm_rbuf_u32(r, &x1) || !tdm_rbuf_u32(r, &x2) ||
+        !tdm_rbuf_u32(r, &x3) || !tdm_rbuf_varint(r, &wbytes)) {
+        free(tab);
+        return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: rANS stream header is truncated", what);
+    }
+    const uint32_t hi = 1u << 31;
+    if (x0 < RANS_L || x1 < RANS_L || x2 < RANS_L || x3 < RANS_L || x0 >= hi || x1 >= hi ||
+        x2 >= hi || x3 >= hi || (wbytes & 1) != 0 || wbytes > tdm_rbuf_left(r)) {
+        free(tab);
+        return tdm_errf(err, TDM_ERR_PARSE,
+                        "codec: %s: rANS states or word count (%llu bytes, %zu left) are invalid",
+                        what, (unsigned long long)wbytes, tdm_rbuf_left(r));
+    }
+    const uint8_t *p = tdm_rbuf_take(r, (size_t)wbytes);
+    const uint8_t *end = p + wbytes;
+    static const uint8_t zero2[2] = {0, 0};
+    uint32_t bad = 0;
+    size_t i = 0;
+    uint32_t s_;
+    if (model == 0) {
+        const uint32_t *t0 = tab;
+        while (n - i >= 4) {
+            RANS_DEC(x0, t0);
+            RANS_DEC(x1, t0);
+            RANS_DEC(x2, t0);
+            RANS_DEC(x3, t0);
+        }
+        if (i < n)
+            RANS_DEC(x0, t0);
+        if (i < n)
+            RANS_DEC(x1, t0);
+        if (i < n)
+            RANS_DEC(x2, t0);
+    } else {
+        uint8_t bk[256];
+        build_buckets(bits, bk);
+        uint32_t nxt[4 * 256];
+        for (unsigned b1 = 0; b1 < 4; b1++)
+            for (unsigned sym = 0; sym < 256; sym++) {
+                unsigned hn = (unsigned)bk[sym] << 2 | b1;
+                nxt[b1 << 8 | sym] = hn | (model_ctx(model, hn) * PROB_TOTAL) << 4;
+            }
+        unsigned h = 0;
+        const uint32_t *base = tab + (size_t)model_ctx(model, 0) * PROB_TOTAL;
+        while (n - i >= 4) {
+            RANS_DEC_CTX(x0);
+            RANS_DEC_CTX(x1);
+            RANS_DEC_CTX(x2);
+            RANS_DEC_CTX(x3);
+        }
+        if (i < n)
+            RANS_DEC_CTX(x0);
+        if (i < n)
+            RANS_DEC_CTX(x1);
+        if (i < n)
+            RANS_DEC_CTX(x2);
+    }
+    free(tab);
+    if (bad)
+        return tdm_errf(err, TDM_ERR_PARSE,
+                        "codec: %s: rANS stream ran out of words (corrupt or truncated)", what);
+    if (p != end || x0 != RANS_L || x1 != RANS_L || x2 != RANS_L || x3 != RANS_L)
+        return tdm_errf(err, TDM_ERR_PARSE,
+                        "codec: %s: rANS stream does not end where it should (corrupt)", what);
+    return TDM_OK;
+}
+
+tdm_status tdm_sym_decode(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, const char *what,
+                          tdm_err *err)
+{
+    assert(bits == 4 || bits == 8);
+    unsigned hdr;
+    if (!tdm_rbuf_u8(r, &hdr))
+        return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: stream header is missing", what);
+    unsigned method = hdr & 3u, model = hdr >> 2;
+    unsigned a = 1u << bits;
+    if (method == TDM_SYM_RAW && model == 0) {
+        const uint8_t *at = tdm_rbuf_take(r, tdm_sym_raw_bytes(n, bits));
+        if (at == NULL)
+            return tdm_errf(err, TDM_ERR_PARSE,
+                            "codec: %s: raw stream of %zu symbols is "
+                            "truncated",
+                            what, n);
+        if (bits == 8) {
+            if (n > 0)
+                memcpy(sym, at, n);
+            return TDM_OK;
+        }
+        for (size_t i = 0; i + 1 < n; i += 2) {
+            sym[i] = at[i / 2] & 15u;
+            sym[i + 1] = at[i / 2] >> 4;
+        }
+        if (n & 1) {
+            if (at[n / 2] >> 4)
+                return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: padding nibble is not zero", what);
+            sym[n - 1] = at[n / 2];
+        }
+        return TDM_OK;
+    }
+    if (method == TDM_SYM_CONST && model == 0) {
+        unsigned s;
+        if (!tdm_rbuf_u8(r, &s))
+            return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: constant stream is truncated", what);
+        if (s >= a)
+            return tdm_errf(err, TDM_ERR_PARSE,
+                            "codec: %s: constant symbol %u is outside the "
+                            "%u-symbol alphabet",
+                            what, s, a);
+        if (n > 0)
+            memset(sym, (int)s, n);
+        return TDM_OK;
+    }
+    if (method == TDM_SYM_RANS && model < TDM_SYM_NMODELS)
+        return rans_decode(r, sym, n, bits, model, what, err);
+    return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: unknown stream method byte 0x%02x", what, hdr);
+}

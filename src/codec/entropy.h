@@ -1,0 +1,71 @@
+/*
+ * Symbol streams: how the codec stores a run of 4- or 8-bit symbols.
+ *
+ * A stream is self-delimiting and picks the smallest of three methods: raw
+ * bytes (4-bit symbols packed two to a byte), a constant (one symbol
+ * repeated), or a static rANS coder. The rANS coder is two-pass (count, then
+ * code with normalised 12-bit frequencies) with a 32-bit state, 16-bit
+ * renormalisation and four interleaved states sharing one word stream, so the
+ * decoder has four independent dependency chains. Context modelling: the
+ * table used for a symbol is chosen by the "magnitude buckets" of the two
+ * previous symbols (symbols are offsets from the zero point, so bucket 0
+ * means zero, and a run of zeros selects a table where zero is nearly free).
+ * The encoder estimates the size under six context models, from one table to
+ * sixteen, and keeps the cheapest including the cost of its tables, so the
+ * model pays for itself or is not used.
+ */
+#ifndef TANDEM_CODEC_ENTROPY_H
+#define TANDEM_CODEC_ENTROPY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec/bytes.h"
+#include "tandem/status.h"
+
+enum {
+    TDM_SYM_RAW = 0,
+    TDM_SYM_CONST = 1,
+    TDM_SYM_RANS = 2,
+};
+
+#define TDM_SYM_NMODELS 6
+
+/* What the encoder chose (for benchmarks and docs). */
+typedef struct tdm_sym_stats {
+    unsigned method;     /* TDM_SYM_* */
+    unsigned model;      /* context model of a rANS stream (0 = one table) */
+    unsigned nctx;       /* tables in the stream */
+    size_t table_bytes;  /* serialised frequency tables */
+    size_t stream_bytes; /* whole stream including its header */
+} tdm_sym_stats;
+
+/* Bytes of n symbols of `bits` bits stored raw. */
+static inline size_t tdm_sym_raw_bytes(size_t n, unsigned bits)
+{
+    return bits == 4 ? n / 2 + (n & 1) : n;
+}
+
+/* Largest stream tdm_sym_encode appends for n symbols (raw + 1 header byte). */
+static inline size_t tdm_sym_bound(size_t n, unsigned bits)
+{
+    return tdm_sym_raw_bytes(n, bits) + 1;
+}
+
+/*
+ * Appends the stream of sym[0, n) to w (bits is 4 or 8; every symbol must be
+ * below 2^bits). entropy=false stores raw bytes. Running out of room in w is
+ * noted in w, not returned; the status is for allocation failures.
+ */
+tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entropy, tdm_wbuf *w,
+                          tdm_sym_stats *stats, tdm_err *err);
+
+/*
+ * Reads a stream of exactly n symbols from r into sym. `what` names the
+ * stream in error messages. Corrupt or truncated streams give TDM_ERR_PARSE.
+ */
+tdm_status tdm_sym_decode(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, const char *what,
+                          tdm_err *err);
+
+#endif
