@@ -526,9 +526,11 @@ tdm_status tdm_codec_encode(const tdm_tensor *t, const tdm_codec_params *p, void
 
     /* What changes the values decides whether we work on a copy. */
     size_t nexc = 0;
-    if (g.quant)
-        for (size_t i = 0; i < n; i++)
-            nexc += !isfinite(src[i]);
+    if (g.quant) {
+        const uint32_t *bits = (const uint32_t *)(const void *)src;
+        for (size_t i = 0; i < n; i++) /* NaN or Inf: all exponent bits set (vectorises) */
+            nexc += (bits[i] & 0x7f800000u) == 0x7f800000u;
+    }
     size_t k = n;
     if (p->topk_count > 0)
         k = (uint64_t)p->topk_count < n ? (size_t)p->topk_count : n;

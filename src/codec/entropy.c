@@ -521,9 +521,13 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
     }
     unsigned best = 0;
     double best_cost = 0;
+    /*
+     * Models are in order of decoding cost (more tables, more cache); a larger
+     * one must save at least 0.5% to be chosen.
+     */
     for (unsigned m = 0; m < TDM_SYM_NMODELS; m++) {
         double cost = model_cost(ws, m, a, bits);
-        if (m == 0 || cost < best_cost) {
+        if (m == 0 || cost < best_cost * 0.995) {
             best = m;
             best_cost = cost;
         }
@@ -681,23 +685,35 @@ static tdm_status table_read(bitr *b, unsigned a, unsigned bits, const bucketing
 
 /*
  * One decoding step of state X with table T (an expression); leaves the
- * symbol in s_. Renormalisation is branch-free (whether a word is needed is
- * a coin toss the branch predictor loses): past the end of the words it
- * reads zeros from `zero2` and records the overrun in `bad`, checked once
- * after the loop.
+ * symbol in s_. RANS_DEC_FAST renormalises without a branch (whether a word
+ * is needed is a coin toss the branch predictor loses) and without a bounds
+ * check: it runs only in groups of four steps that start with at least 8
+ * bytes of words left, enough for four renormalisations. RANS_DEC checks.
  */
-#define RANS_DEC(X, T)                                                     \
-    do {                                                                   \
-        uint32_t e_ = (T)[(X)&PROB_MASK];                                  \
-        s_ = e_ & 0xffu;                                                   \
-        (X) = ((e_ >> 8 & 0xfffu) + 1u) * ((X) >> PROB_BITS) + (e_ >> 20); \
-        uint32_t need_ = (X) < RANS_L, have_ = p < end;                    \
-        const uint8_t *q_ = have_ ? p : zero2;                             \
-        uint32_t w_ = q_[0] | (uint32_t)q_[1] << 8;                        \
-        bad |= need_ & ~have_;                                             \
-        (X) = need_ ? (X) << 16 | w_ : (X);                                \
-        p += 2 * (need_ & have_);                                          \
-        out[i++] = (uint8_t)s_;                                            \
+#define RANS_DEC_STEP(X, T)           \
+    uint32_t e_ = (T)[(X)&PROB_MASK]; \
+    s_ = e_ & 0xffu;                  \
+    (X) = ((e_ >> 8 & 0xfffu) + 1u) * ((X) >> PROB_BITS) + (e_ >> 20)
+
+#define RANS_DEC_FAST(X, T)                                             \
+    do {                                                                \
+        RANS_DEC_STEP(X, T);                                            \
+        uint32_t need_ = (X) < RANS_L, w_ = p[0] | (uint32_t)p[1] << 8; \
+        (X) = need_ ? (X) << 16 | w_ : (X);                             \
+        p += 2 * need_;                                                 \
+        out[i++] = (uint8_t)s_;                                         \
+    } while (0)
+
+#define RANS_DEC(X, T)                                    \
+    do {                                                  \
+        RANS_DEC_STEP(X, T);                              \
+        if ((X) < RANS_L) {                               \
+            if (end - p < 2)                              \
+                goto corrupt;                             \
+            (X) = (X) << 16 | p[0] | (uint32_t)p[1] << 8; \
+            p += 2;                                       \
+        }                                                 \
+        out[i++] = (uint8_t)s_;                           \
     } while (0)
 
 /*
@@ -705,12 +721,23 @@ static tdm_status table_read(bitr *b, unsigned a, unsigned bits, const bucketing
  * nxt[(h >> 2) * 256 + s] holds the next history and the offset of its
  * table, so the chain from one symbol to the next is two loads.
  */
-#define RANS_DEC_CTX(X)                        \
+#define RANS_NEXT_CTX()                        \
     do {                                       \
-        RANS_DEC(X, base);                     \
         uint32_t v_ = nxt[(h >> 2) << 8 | s_]; \
         h = v_ & 15u;                          \
         base = tab + (v_ >> 4);                \
+    } while (0)
+
+#define RANS_DEC_CTX_FAST(X)    \
+    do {                        \
+        RANS_DEC_FAST(X, base); \
+        RANS_NEXT_CTX();        \
+    } while (0)
+
+#define RANS_DEC_CTX(X)    \
+    do {                   \
+        RANS_DEC(X, base); \
+        RANS_NEXT_CTX();   \
     } while (0)
 
 static tdm_status rans_decode(tdm_rbuf *r, uint8_t *out, size_t n, unsigned bits, unsigned model,
@@ -754,12 +781,16 @@ static tdm_status rans_decode(tdm_rbuf *r, uint8_t *out, size_t n, unsigned bits
     }
     const uint8_t *p = tdm_rbuf_take(r, (size_t)wbytes);
     const uint8_t *end = p + wbytes;
-    static const uint8_t zero2[2] = {0, 0};
-    uint32_t bad = 0;
     size_t i = 0;
     uint32_t s_;
     if (model == 0) {
         const uint32_t *t0 = tab;
+        while (n - i >= 4 && end - p >= 8) {
+            RANS_DEC_FAST(x0, t0);
+            RANS_DEC_FAST(x1, t0);
+            RANS_DEC_FAST(x2, t0);
+            RANS_DEC_FAST(x3, t0);
+        }
         while (n - i >= 4) {
             RANS_DEC(x0, t0);
             RANS_DEC(x1, t0);
@@ -783,6 +814,12 @@ static tdm_status rans_decode(tdm_rbuf *r, uint8_t *out, size_t n, unsigned bits
             }
         unsigned h = 0;
         const uint32_t *base = tab + (size_t)model_ctx(model, 0) * PROB_TOTAL;
+        while (n - i >= 4 && end - p >= 8) {
+            RANS_DEC_CTX_FAST(x0);
+            RANS_DEC_CTX_FAST(x1);
+            RANS_DEC_CTX_FAST(x2);
+            RANS_DEC_CTX_FAST(x3);
+        }
         while (n - i >= 4) {
             RANS_DEC_CTX(x0);
             RANS_DEC_CTX(x1);
@@ -797,13 +834,16 @@ static tdm_status rans_decode(tdm_rbuf *r, uint8_t *out, size_t n, unsigned bits
             RANS_DEC_CTX(x2);
     }
     free(tab);
-    if (bad)
-        return tdm_errf(err, TDM_ERR_PARSE,
-                        "codec: %s: rANS stream ran out of words (corrupt or truncated)", what);
     if (p != end || x0 != RANS_L || x1 != RANS_L || x2 != RANS_L || x3 != RANS_L)
         return tdm_errf(err, TDM_ERR_PARSE,
                         "codec: %s: rANS stream does not end where it should (corrupt)", what);
     return TDM_OK;
+corrupt:
+    free(tab);
+    return tdm_errf(err, TDM_ERR_PARSE,
+                    "codec: %s: rANS stream ran out of words after %zu of %zu symbols (corrupt "
+                    "or truncated)",
+                    what, i, n);
 }
 
 tdm_status tdm_sym_decode(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, const char *what,

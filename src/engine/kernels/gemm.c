@@ -417,6 +417,7 @@ static void scale_and_epilogue(const gemm_job *j)
 static const tdm_gemm_isa *isa_for(tdm_gemm_impl impl)
 {
     const tdm_cpu *cpu = tdm_cpu_get();
+    (void)cpu; /* unused on targets without SIMD kernels */
     switch (impl) {
     case TDM_GEMM_AUTO:
 #if defined(TDM_X86)

@@ -13,7 +13,6 @@
  */
 #include <arm_neon.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "engine/kernels/gemm_internal.h"
 

@@ -188,21 +188,35 @@ void tdm_shp_bcast_strides(const tdm_tensor *t, int ndim, const int64_t *dims, i
         for (int64_t i = 0; i < n; i++)                                                         \
             d[i] = v;                                                                           \
     }                                                                                           \
-    /* dst[r * drs + c] = src[r + c * scs] for r < rows, c < cols */                            \
+    /*                                                                                         \
+     * dst[r * drs + c] = src[r + c * scs] for r < rows, c < cols. Full 8x8 blocks go through  \
+     * a local buffer so that both the loads (along r) and the stores (along c) are            \
+     * contiguous runs of 8; a power-of-two stride would otherwise make every strided access   \
+     * of a block fall into the same cache set.                                                \
+     */                                                                                        \
     static void tile_##SUF(void *dst, const void *src, int64_t rows, int64_t cols, int64_t drs, \
                            int64_t scs)                                                         \
     {                                                                                           \
         T *d = dst;                                                                             \
         const T *s = src;                                                                       \
-        for (int64_t c0 = 0; c0 < cols; c0 += SHP_TILE) {                                       \
-            int64_t c1 = c0 + SHP_TILE < cols ? c0 + SHP_TILE : cols;                           \
-            for (int64_t r = 0; r < rows; r++) {                                                \
-                T *dr = d + r * drs;                                                            \
-                const T *sr = s + r;                                                            \
-                for (int64_t c = c0; c < c1; c++)                                               \
-                    dr[c] = sr[c * scs];                                                        \
+        int64_t r8 = rows & ~(int64_t)7, c8 = cols & ~(int64_t)7;                               \
+        T buf[8][8];                                                                            \
+        for (int64_t c0 = 0; c0 < c8; c0 += 8) {                                                \
+            for (int64_t r0 = 0; r0 < r8; r0 += 8) {                                            \
+                for (int c = 0; c < 8; c++)                                                     \
+                    for (int r = 0; r < 8; r++)                                                 \
+                        buf[r][c] = s[r0 + r + (c0 + c) * scs];                                 \
+                for (int r = 0; r < 8; r++)                                                     \
+                    for (int c = 0; c < 8; c++)                                                 \
+                        d[(r0 + r) * drs + c0 + c] = buf[r][c];                                 \
             }                                                                                   \
+            for (int64_t r = r8; r < rows; r++)                                                 \
+                for (int64_t c = c0; c < c0 + 8; c++)                                           \
+                    d[r * drs + c] = s[r + c * scs];                                            \
         }                                                                                       \
+        for (int64_t r = 0; r < rows; r++)                                                      \
+            for (int64_t c = c8; c < cols; c++)                                                 \
+                d[r * drs + c] = s[r + c * scs];                                                \
     }
 
 SHP_DEFINE_LOOPS(uint8_t, 1)
