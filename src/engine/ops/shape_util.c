@@ -24,8 +24,6 @@
 #include "base/alloc.h"
 #include "engine/ops/shape_ops.h"
 
-/* Copies below this many bytes run on the calling thread. */
-#define SHP_PARALLEL_BYTES ((size_t)1 << 17)
 /* Edge of a transpose tile, in elements. */
 #define SHP_TILE 32
 
@@ -188,12 +186,12 @@ void tdm_shp_bcast_strides(const tdm_tensor *t, int ndim, const int64_t *dims, i
         for (int64_t i = 0; i < n; i++)                                                         \
             d[i] = v;                                                                           \
     }                                                                                           \
-    /*                                                                                         \
-     * dst[r * drs + c] = src[r + c * scs] for r < rows, c < cols. Full 8x8 blocks go through  \
-     * a local buffer so that both the loads (along r) and the stores (along c) are            \
-     * contiguous runs of 8; a power-of-two stride would otherwise make every strided access   \
-     * of a block fall into the same cache set.                                                \
-     */                                                                                        \
+    /*                                                                                          \
+     * dst[r * drs + c] = src[r + c * scs] for r < rows, c < cols. Full 8x8 blocks go through   \
+     * a local buffer so that both the loads (along r) and the stores (along c) are             \
+     * contiguous runs of 8; a power-of-two stride would otherwise make every strided access    \
+     * of a block fall into the same cache set.                                                 \
+     */                                                                                         \
     static void tile_##SUF(void *dst, const void *src, int64_t rows, int64_t cols, int64_t drs, \
                            int64_t scs)                                                         \
     {                                                                                           \
@@ -383,14 +381,14 @@ void tdm_shp_strided_copy(void *dst, const void *src, size_t esize, int ndim, co
     if (p.tk >= 0) {
         p.nblk = (p.dims[p.tk] + SHP_TILE - 1) / SHP_TILE;
         int64_t items = total / p.dims[p.tk] / p.dims[last] * p.nblk;
-        if (bytes < SHP_PARALLEL_BYTES || pool == NULL)
+        if (bytes < TDM_SHP_PARALLEL_BYTES || pool == NULL)
             sc_tiles(&p, 0, items, 0);
         else
             tdm_pool_for(pool, items, 1, sc_tiles, &p);
         return;
     }
     int64_t rows = total / p.dims[last];
-    if (bytes < SHP_PARALLEL_BYTES || pool == NULL || rows < 2) {
+    if (bytes < TDM_SHP_PARALLEL_BYTES || pool == NULL || rows < 2) {
         sc_rows(&p, 0, rows, 0);
         return;
     }
@@ -420,7 +418,7 @@ void tdm_shp_copy_bytes(void *dst, const void *src, size_t n, tdm_pool *pool)
 {
     if (n == 0 || dst == src)
         return;
-    if (pool == NULL || n < ((size_t)1 << 20)) {
+    if (pool == NULL || n < 2 * TDM_SHP_PARALLEL_BYTES) {
         memcpy(dst, src, n);
         return;
     }
