@@ -94,7 +94,8 @@ static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl
     size_t a_n = (size_t)(a_rows * gc->lda + 1), b_n = (size_t)(b_rows * gc->ldb + 1);
     size_t c_n = (size_t)(M * gc->ldc + 1);
     float *A = malloc(sizeof(float) * a_n), *B = malloc(sizeof(float) * b_n);
-    float *C = malloc(sizeof(float) * c_n), *C0 = malloc(sizeof(float) * c_n);
+    /* 64 guard floats after C: masked vector stores are invisible to ASan */
+    float *C = malloc(sizeof(float) * (c_n + 64)), *C0 = malloc(sizeof(float) * c_n);
     float *bc = malloc(sizeof(float) * (size_t)(N + 1)),
           *br = malloc(sizeof(float) * (size_t)(M + 1));
     assert_non_null(A);
@@ -114,6 +115,8 @@ static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl
     for (int64_t i = 0; i < M; i++)
         br[i] = rndf();
     memcpy(C, C0, sizeof(float) * c_n);
+    for (size_t i = c_n; i < c_n + 64; i++)
+        C[i] = 777.f;
     tdm_epilogue ep = {gc->bias_col ? bc : NULL, gc->bias_row ? br : NULL, gc->act, gc->act_a,
                        gc->act_b};
     bool use_ep = gc->bias_col || gc->bias_row || gc->act != TDM_ACT_NONE;
@@ -161,6 +164,10 @@ static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl
             assert_true(memcmp(&was, &is, sizeof was) == 0);
         }
     }
+    for (size_t i = c_n; i < c_n + 64; i++)
+        if (C[i] != 777.f)
+            fail_msg("%s M=%lld N=%lld K=%lld: wrote past the end of C", impl_name, (long long)M,
+                     (long long)N, (long long)K);
     free(A);
     free(B);
     free(C);

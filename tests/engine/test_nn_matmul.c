@@ -588,6 +588,40 @@ static void test_attention(void **state)
     run_attention_case(1, 300, 260, 1, 8, 5, 4, (int64_t[]){1, 1, 300, 260}, false, false);
 }
 
+/* A run-time divisor (input 4) divides the scores: same as scale = 1/sqrt(D)/divisor. */
+static void test_attention_divisor(void **state)
+{
+    (void)state;
+    tdm_tensor q, k, v, div;
+    make(&q, 3, (int64_t[]){2, 6, 8});
+    make(&k, 3, (int64_t[]){2, 5, 8});
+    make(&v, 3, (int64_t[]){2, 5, 8});
+    assert_int_equal(tdm_tensor_make(&div, TDM_DTYPE_FLOAT32, 0, NULL, NULL), TDM_OK);
+    *(float *)div.data = 2.5f;
+    tdm_node a, b;
+    op_node_init(&a, "Attention", "tandem", 1, 5, 1);
+    op_attr_int(&a, "num_heads", 2);
+    op_node_init(&b, "Attention", "tandem", 1, 3, 1);
+    op_attr_int(&b, "num_heads", 2);
+    op_attr_float(&b, "scale", (float)(1.0 / sqrt(4.0) / 2.5));
+    tdm_tensor oa[1], ob[1];
+    tdm_err err = {{0}};
+    assert_int_equal(
+        op_run(&a, (const tdm_tensor *[]){&q, &k, &v, NULL, &div}, 5, oa, 1, NULL, &err), TDM_OK);
+    assert_int_equal(op_run(&b, (const tdm_tensor *[]){&q, &k, &v}, 3, ob, 1, NULL, &err), TDM_OK);
+    const float *x = oa[0].data, *y = ob[0].data;
+    for (int64_t i = 0; i < tdm_tensor_numel(&oa[0]); i++)
+        assert_float_equal(x[i], y[i], 1e-6);
+    tdm_tensor_free(&oa[0]);
+    tdm_tensor_free(&ob[0]);
+    tdm_node_clear(&a);
+    tdm_node_clear(&b);
+    tdm_tensor_free(&q);
+    tdm_tensor_free(&k);
+    tdm_tensor_free(&v);
+    tdm_tensor_free(&div);
+}
+
 static void test_attention_errors(void **state)
 {
     (void)state;
@@ -787,12 +821,12 @@ static void test_layernorm_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul_shapes),    cmocka_unit_test(test_matmul_errors),
-        cmocka_unit_test(test_gemm_variants),    cmocka_unit_test(test_gemm_errors),
-        cmocka_unit_test(test_fused_matmul),     cmocka_unit_test(test_fused_matmul_errors),
-        cmocka_unit_test(test_attention),        cmocka_unit_test(test_attention_errors),
-        cmocka_unit_test(test_layernorm),        cmocka_unit_test(test_layernorm_kernels),
-        cmocka_unit_test(test_layernorm_errors),
+        cmocka_unit_test(test_matmul_shapes),     cmocka_unit_test(test_matmul_errors),
+        cmocka_unit_test(test_gemm_variants),     cmocka_unit_test(test_gemm_errors),
+        cmocka_unit_test(test_fused_matmul),      cmocka_unit_test(test_fused_matmul_errors),
+        cmocka_unit_test(test_attention),         cmocka_unit_test(test_attention_divisor),
+        cmocka_unit_test(test_attention_errors),  cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_layernorm_kernels), cmocka_unit_test(test_layernorm_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

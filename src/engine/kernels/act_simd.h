@@ -24,6 +24,12 @@
  * before the exponential; tanh and sigmoid are within a few ulp.
  */
 
+/* 1/x; a file may define it faster than a division (reciprocal estimate
+ * refined by Newton's method) if it stays within 2 ulp. */
+#ifndef sv_rcp
+#define sv_rcp(x) sv_div(sv_set1(1.0f), x)
+#endif
+
 /* exp(c - hi - lo) where hi >= 0 may be large and c, lo are small: reducing
  * hi exactly against n*ln2 before adding c keeps the relative error near one
  * ulp even when hi is 80 (Cody-Waite with ln2 split in two). */
@@ -59,7 +65,7 @@ static inline SV sv_exp(SV x)
 static inline SV sv_sigmoid(SV x)
 {
     SV one = sv_set1(1.0f);
-    return sv_div(one, sv_add(one, sv_exp(sv_neg(x))));
+    return sv_rcp(sv_add(one, sv_exp(sv_neg(x))));
 }
 
 /* tanh: odd Taylor series below 0.55 (where 1 - 2/(e^2x + 1) would cancel),
@@ -102,7 +108,7 @@ static inline SV sv_gelu(SV x)
     SV lo = sv_fma(a, a, sv_neg(hi));
     lo = sv_fma(sv_add(a, a), al, lo);
     SV one = sv_set1(1.0f);
-    SV t = sv_div(one, sv_fma(a, sv_set1(0.5f), one));
+    SV t = sv_rcp(sv_fma(a, sv_set1(0.5f), one));
     SV p = sv_set1(0.17087277f);
     p = sv_fma(p, t, sv_set1(-0.82215223f));
     p = sv_fma(p, t, sv_set1(1.48851587f));

@@ -15,7 +15,8 @@
  *     accumulate, the last one adds the biases and the activation, so the
  *     epilogue costs no extra pass over C.
  *   - Operands are used in place; only B^T is transposed, one kc x nr panel
- *     at a time, into a per-thread buffer allocated once per call.
+ *     at a time, into a per-task buffer allocated once per call; the first
+ *     tile of each panel prefetches the next panel of B (cold weights).
  *   - One output row (M == 1) or one output column with N == 1 is a matrix-
  *     vector product with its own kernel (more accumulators, no tiles).
  *
@@ -251,9 +252,18 @@ static void gemm_block(const gemm_job *j, int64_t m0, int64_t m1, int64_t n0, in
                     isa->pack_bt(j->B + jc * j->ldb + pc, j->ldb, nlen, klen, ws);
                     p.b = ws;
                     p.ldb = isa->nr;
+                    p.b_next = NULL;
                 } else {
                     p.b = j->B + pc * j->ldb + jc;
                     p.ldb = j->ldb;
+                    /* the next panel, or the first one of the next depth block */
+                    if (jc + isa->nr < n1)
+                        p.b_next = p.b + isa->nr;
+                    else if (pc + klen < j->K)
+                        p.b_next = j->B + (pc + klen) * j->ldb + n0;
+                    else
+                        p.b_next = NULL;
+                    p.b_next_ld = j->ldb;
                 }
                 p.n = nlen;
                 p.c = j->C + ic * j->ldc + jc;

@@ -8,9 +8,9 @@
  * bias per row, then an activation) is applied while the output tile is hot,
  * so Conv+bias+ReLU and MatMul+Add+GELU cost one pass over C.
  *
- * Operands are packed on the fly into cache-sized panels; nothing is kept
- * between calls, so weights exist once in memory. The implementation picks
- * AVX-512, AVX2+FMA, NEON or portable code at run time (base/cpu.h).
+ * Operands are read in place (only B^T is repacked, one cache-sized panel
+ * at a time); nothing is kept between calls, so weights exist once in memory. The implementation
+ * picks AVX-512, AVX2+FMA, NEON or portable code at run time (base/cpu.h).
  */
 #ifndef TANDEM_KERNELS_GEMM_H
 #define TANDEM_KERNELS_GEMM_H

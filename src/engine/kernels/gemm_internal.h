@@ -36,7 +36,9 @@ typedef struct tdm_gemm_panel {
     int64_t a_rs, a_cs;
     const float *b; /* element (p, j) at b[p * ldb + j] (gemv with bt: b[j * ldb + p]) */
     int64_t ldb;
-    bool bt;  /* gemv only: B is given transposed */
+    bool bt;             /* gemv only: B is given transposed */
+    const float *b_next; /* the next panel's B to prefetch (k rows, stride b_next_ld), or NULL */
+    int64_t b_next_ld;
     float *c; /* element (i, j) at c[i * ldc + j] */
     int64_t ldc;
     float alpha, beta;

@@ -10,8 +10,10 @@
  * result lands directly in the layout the output projection reads. The work
  * unit is one (batch, head, block of query rows): its scores are the only
  * intermediate, one [rows, T] block in a per-thread scratch slice, computed
- * by a B^T GEMM (scale folded into alpha), masked and softmaxed in place
- * while in cache, then multiplied by V. Units run in parallel over the pool,
+ * by a B^T GEMM (scale folded into alpha, the mask into its epilogue or
+ * beta), exponentiated in place while in cache, multiplied by V, and only
+ * then normalised: dividing the Dv outputs of a row by its sum is cheaper
+ * than dividing its T probabilities. Units run in parallel over the pool,
  * each with the single-threaded GEMM on its own workspace, so there is no
  * nested parallelism and no allocation per head. Query rows are blocked only
  * when S x T would exceed 256 KiB, which keeps the block in L2 for long
@@ -152,27 +154,17 @@ typedef struct attn_job {
     const tdm_vec_kernels *vk;
 } attn_job;
 
-static void softmax_row(const attn_job *j, float *row, const float *mrow, int64_t mt)
+/* Softmax of one row in place, left unnormalised; returns 1/sum (0 for a
+ * row masked entirely with -inf, which becomes zeros). */
+static float softmax_row(const attn_job *j, float *row)
 {
     const int64_t T = j->g->T;
-    if (mrow != NULL) {
-        if (mt == 1) {
-            for (int64_t t = 0; t < T; t++)
-                row[t] += mrow[t];
-        } else {
-            for (int64_t t = 0; t < T; t++)
-                row[t] += mrow[0];
-        }
-    }
     float mx = j->vk->reduce[TDM_VEC_RMAX](row, T);
     if (mx == -INFINITY) {
         memset(row, 0, sizeof(float) * (size_t)T);
-        return;
+        return 0.f;
     }
-    float sum = j->vk->exp_sum(row, mx, row, T);
-    float inv = 1.f / sum;
-    for (int64_t t = 0; t < T; t++)
-        row[t] *= inv;
+    return 1.f / j->vk->exp_sum(row, mx, row, T);
 }
 
 static void attn_task(void *arg, int64_t u0, int64_t u1, int worker)
@@ -180,8 +172,9 @@ static void attn_task(void *arg, int64_t u0, int64_t u1, int worker)
     const attn_job *j = arg;
     const attn_geom *g = j->g;
     float *scores = j->ws + (int64_t)worker * j->ws_stride;
-    float *gws = scores + (j->rows * g->T + 15) / 16 * 16;
-    const int64_t E = g->H * g->D, Ev = g->H * g->Dv;
+    float *inv = scores + (j->rows * g->T + 15) / 16 * 16;
+    float *gws = inv + (j->rows + 15) / 16 * 16;
+    const int64_t E = g->H * g->D, Ev = g->H * g->Dv, T = g->T;
     for (int64_t u = u0; u < u1; u++) {
         int64_t blk = u % j->nblocks, bh = u / j->nblocks;
         int64_t h = bh % g->H, b = bh / g->H;
@@ -191,16 +184,39 @@ static void attn_task(void *arg, int64_t u0, int64_t u1, int worker)
         const float *k = j->k + b * g->T * E + h * g->D;
         const float *v = j->v + b * g->T * Ev + h * g->Dv;
         float *y = j->y + (b * g->S + s0) * Ev + h * g->Dv;
-        tdm_sgemm_st(false, true, rows, g->T, g->D, g->scale, q, E, k, E, 0.f, scores, g->T, NULL,
-                     gws);
-        for (int64_t r = 0; r < rows; r++) {
-            const float *mrow = NULL;
-            if (g->has_mask)
-                mrow = j->mask + b * g->m_str[0] + h * g->m_str[1] + (s0 + r) * g->m_str[2];
-            softmax_row(j, scores + r * g->T, mrow, g->m_str[3]);
+        /* The mask joins the score GEMM: a row shared by all queries (the
+         * usual [B,1,1,T] padding mask) is its column bias; any other mask is
+         * copied into the scores first and accumulated with beta = 1. */
+        tdm_epilogue ep = {NULL, NULL, TDM_ACT_NONE, 0.f, 0.f};
+        float beta = 0.f;
+        if (g->has_mask) {
+            const float *m = j->mask + b * g->m_str[0] + h * g->m_str[1] + s0 * g->m_str[2];
+            if (g->m_str[2] == 0 && g->m_str[3] == 1) {
+                ep.bias_col = m;
+            } else {
+                for (int64_t r = 0; r < rows; r++) {
+                    const float *mr = m + r * g->m_str[2];
+                    float *sr = scores + r * T;
+                    if (g->m_str[3] == 1)
+                        memcpy(sr, mr, sizeof(float) * (size_t)T);
+                    else
+                        for (int64_t t = 0; t < T; t++)
+                            sr[t] = mr[0];
+                }
+                beta = 1.f;
+            }
         }
-        tdm_sgemm_st(false, false, rows, g->Dv, g->T, 1.f, scores, g->T, v, Ev, 0.f, y, Ev, NULL,
-                     gws);
+        tdm_sgemm_st(false, true, rows, T, g->D, g->scale, q, E, k, E, beta, scores, T,
+                     ep.bias_col != NULL ? &ep : NULL, gws);
+        for (int64_t r = 0; r < rows; r++)
+            inv[r] = softmax_row(j, scores + r * T);
+        /* normalise the Dv outputs of a row rather than its T probabilities */
+        tdm_sgemm_st(false, false, rows, g->Dv, T, 1.f, scores, T, v, Ev, 0.f, y, Ev, NULL, gws);
+        for (int64_t r = 0; r < rows; r++) {
+            float *yr = y + r * Ev;
+            for (int64_t d = 0; d < g->Dv; d++)
+                yr[d] *= inv[r];
+        }
     }
 }
 
@@ -238,7 +254,8 @@ tdm_status tdm_attention_run(tdm_op_ctx *ctx)
     int threads = ctx->pool != NULL ? tdm_pool_size(ctx->pool) : 1;
     size_t block, stride, total;
     if (tdm_mul_overflow((size_t)j.rows, (size_t)g.T, &block) ||
-        tdm_add_overflow((block + 15) / 16 * 16, (size_t)TDM_SGEMM_WS_FLOATS, &stride) ||
+        tdm_add_overflow((block + 15) / 16 * 16 + ((size_t)j.rows + 15) / 16 * 16,
+                         (size_t)TDM_SGEMM_WS_FLOATS, &stride) ||
         tdm_mul_overflow(stride, (size_t)threads * sizeof(float), &total))
         return tdm_op_fail(ctx, TDM_ERR_NOMEM, "score block of %lld x %lld is too large",
                            (long long)j.rows, (long long)g.T);
