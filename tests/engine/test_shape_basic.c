@@ -10,11 +10,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include <cmocka.h>
 
+#include "base/pool.h"
 #include "engine/op.h"
+#include "engine/ops/shape_ops.h"
 #include "op_harness.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -231,6 +234,10 @@ static void test_squeeze_unsqueeze(void **state)
     expect_view(&n, ins2, 2, 2, (int64_t[]){3, 5});
     const tdm_tensor *ins_none[2] = {&x, NULL};
     expect_view(&n, ins_none, 2, 2, (int64_t[]){3, 5});
+    tdm_tensor no_axes = mk(TDM_DTYPE_INT64, 1, (int64_t[]){0}, NULL);
+    const tdm_tensor *ins_empty[2] = {&x, &no_axes};
+    expect_view(&n, ins_empty, 2, 2, (int64_t[]){3, 5});
+    tdm_tensor_free(&no_axes);
     tdm_tensor bad = mk_i64(1, (int64_t[]){1});
     const tdm_tensor *insb[2] = {&x, &bad};
     tdm_tensor out;
@@ -519,6 +526,72 @@ static void test_dropout(void **state)
     tdm_tensor_free(&x);
 }
 
+/* ---- scalar conversion (constants written in a dtype) ------------------------------ */
+
+static void test_scalar_conversion(void **state)
+{
+    (void)state;
+    unsigned char b[8];
+    struct {
+        tdm_dtype dt;
+        double v;
+        int64_t want;
+    } ic[] = {
+        {TDM_DTYPE_UINT8, 300.7, 255},
+        {TDM_DTYPE_UINT8, -5, 0},
+        {TDM_DTYPE_INT8, -1e9, -128},
+        {TDM_DTYPE_INT8, 12.9, 12},
+        {TDM_DTYPE_INT16, 40000, 32767},
+        {TDM_DTYPE_UINT16, 70000, 65535},
+        {TDM_DTYPE_INT32, -3e10, INT32_MIN},
+        {TDM_DTYPE_UINT32, 5e9, UINT32_MAX},
+        {TDM_DTYPE_INT64, 1e30, INT64_MAX - 1023},
+        {TDM_DTYPE_INT64, NAN, 0},
+        {TDM_DTYPE_BOOL, 0.5, 1},
+        {TDM_DTYPE_BOOL, 0.0, 0},
+    };
+    for (size_t c = 0; c < sizeof ic / sizeof ic[0]; c++) {
+        memset(b, 0, sizeof b);
+        assert_true(tdm_shp_scalar_from_f64(ic[c].dt, ic[c].v, b));
+        tdm_tensor t;
+        memset(&t, 0, sizeof t);
+        tdm_tensor_set_shape(&t, ic[c].dt, 0, NULL);
+        t.data = b;
+        assert_int_equal(tdm_tensor_get_i64(&t, 0), ic[c].want);
+    }
+    assert_true(tdm_shp_scalar_from_f64(TDM_DTYPE_UINT64, 1e30, b));
+    assert_true(*(uint64_t *)b == UINT64_MAX);
+    assert_true(tdm_shp_scalar_from_f64(TDM_DTYPE_UINT64, -1, b));
+    assert_true(*(uint64_t *)b == 0);
+    assert_true(tdm_shp_scalar_from_f64(TDM_DTYPE_FLOAT16, 1.5, b));
+    assert_int_equal(*(uint16_t *)b, 0x3e00);
+    assert_true(tdm_shp_scalar_from_f64(TDM_DTYPE_BFLOAT16, 1.5, b));
+    assert_int_equal(*(uint16_t *)b, 0x3fc0);
+    assert_true(tdm_shp_scalar_from_f64(TDM_DTYPE_BFLOAT16, NAN, b));
+    assert_true(isnan(tdm_bf16_to_fp32(*(uint16_t *)b)));
+    assert_false(tdm_shp_scalar_from_f64(TDM_DTYPE_STRING, 1, b));
+}
+
+/* A big Identity goes through the pool's chunked copy. */
+static void test_identity_large(void **state)
+{
+    (void)state;
+    tdm_pool *pool = NULL;
+    assert_int_equal(tdm_pool_create(2, &pool, NULL), TDM_OK);
+    int64_t d[1] = {(3 << 20) + 17};
+    tdm_tensor x = mk_f32(1, d);
+    tdm_node n;
+    op_node_init(&n, "Identity", "", 16, 1, 1);
+    const tdm_tensor *ins[1] = {&x};
+    tdm_tensor out;
+    assert_int_equal(op_run(&n, ins, 1, &out, 1, pool, NULL), TDM_OK);
+    assert_memory_equal(out.data, x.data, tdm_tensor_nbytes(&x));
+    tdm_tensor_free(&out);
+    node_free(&n);
+    tdm_tensor_free(&x);
+    tdm_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_range),
         cmocka_unit_test(test_eye_like),
         cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_scalar_conversion),
+        cmocka_unit_test(test_identity_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,16 +95,16 @@ static void test_gather_random(void **state)
             xd[k] = rnd_in(1, 5);
         for (int k = 0; k < q; k++)
             id[k] = rnd_in(0, 4);
-        if (iter % 40 == 0) { /* embedding-sized, for the pool */
+        if (iter % 40 == 3) { /* an embedding lookup over 1 MiB (float64), for the pool */
             r = 2;
             xd[0] = 1000;
             xd[1] = 96;
             q = 2;
-            id[0] = 4;
-            id[1] = 64;
+            id[0] = 8;
+            id[1] = 256;
         }
         int axis = (int)rnd_in(0, r - 1);
-        if (iter % 40 == 0)
+        if (iter % 40 == 3)
             axis = 0;
         bool i32 = rnd() % 2;
         tdm_tensor x = mk_iota(dts[iter % 4], r, xd);
@@ -460,13 +460,161 @@ static void test_non_zero(void **state)
     tdm_tensor_free(&h);
 }
 
+/* GatherElements and ScatterElements over more than one offset chunk, against loops. */
+static void test_elements_random(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 40; iter++) {
+        int r = (int)rnd_in(1, 3), axis = (int)rnd_in(0, r - 1);
+        int64_t xd[3], id[3];
+        for (int k = 0; k < r; k++) {
+            xd[k] = rnd_in(1, 12);
+            id[k] = k == axis ? rnd_in(1, 40) : rnd_in(1, xd[k]);
+        }
+        tdm_tensor x = mk_iota(iter % 2 ? TDM_DTYPE_INT64 : TDM_DTYPE_UINT16, r, xd);
+        tdm_tensor ind = mk(TDM_DTYPE_INT64, r, id, NULL);
+        int64_t n = tdm_tensor_numel(&ind);
+        for (int64_t i = 0; i < n; i++)
+            ((int64_t *)ind.data)[i] = rnd_in(-xd[axis], xd[axis] - 1);
+        tdm_node g;
+        op_node_init(&g, "GatherElements", "", 13, 2, 1);
+        op_attr_int(&g, "axis", axis);
+        const tdm_tensor *ins[2] = {&x, &ind};
+        tdm_tensor out;
+        run_ok(&g, ins, 2, &out, NULL);
+        /* ScatterElements(x, ind, out) must write out's values back where they came from:
+         * every target gets a value equal to the data there, so the result is x again */
+        tdm_node sc;
+        op_node_init(&sc, "ScatterElements", "", 13, 3, 1);
+        op_attr_int(&sc, "axis", axis);
+        const tdm_tensor *ins3[3] = {&x, &ind, &out};
+        tdm_tensor back;
+        run_ok(&sc, ins3, 3, &back, NULL);
+        assert_memory_equal(back.data, x.data, tdm_tensor_nbytes(&x));
+        size_t es = tdm_dtype_size(x.dtype);
+        int64_t idx[3], xs[3] = {1, 1, 1};
+        for (int k = r - 2; k >= 0; k--)
+            xs[k] = xs[k + 1] * xd[k + 1];
+        for (int64_t i = 0; i < n; i++) {
+            int64_t t = i;
+            for (int k = r - 1; k >= 0; k--) {
+                idx[k] = t % id[k];
+                t /= id[k];
+            }
+            int64_t v = ((int64_t *)ind.data)[i];
+            idx[axis] = v < 0 ? v + xd[axis] : v;
+            int64_t src = 0;
+            for (int k = 0; k < r; k++)
+                src += idx[k] * xs[k];
+            assert_memory_equal((char *)out.data + (size_t)i * es,
+                                (char *)x.data + (size_t)src * es, es);
+        }
+        tdm_tensor_free(&back);
+        tdm_tensor_free(&out);
+        tdm_node_clear(&g);
+        tdm_node_clear(&sc);
+        tdm_tensor_free(&x);
+        tdm_tensor_free(&ind);
+    }
+}
+
+/* ---- Compress / ReverseSequence (ONNX doc examples) ------------------------------------ */
+
+static void test_compress(void **state)
+{
+    (void)state;
+    int64_t d[2] = {3, 2};
+    tdm_tensor x = mk(TDM_DTYPE_FLOAT32, 2, d, (float[]){1, 2, 3, 4, 5, 6});
+    struct {
+        int has_axis;
+        int64_t axis, n;
+        uint8_t cond[6];
+        int64_t count;
+        float want[6];
+    } cs[] = {
+        {1, 0, 3, {0, 1, 1}, 4, {3, 4, 5, 6}},
+        {1, 1, 2, {0, 1}, 3, {2, 4, 6}},
+        {1, -1, 2, {0, 1}, 3, {2, 4, 6}},
+        {0, 0, 5, {0, 1, 0, 0, 1}, 2, {2, 5}},
+        {1, 0, 1, {1}, 2, {1, 2}}, /* a shorter condition drops the rest */
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        tdm_node n;
+        op_node_init(&n, "Compress", "", 11, 2, 1);
+        if (cs[c].has_axis)
+            op_attr_int(&n, "axis", cs[c].axis);
+        tdm_tensor cond = mk(TDM_DTYPE_BOOL, 1, &cs[c].n, cs[c].cond);
+        const tdm_tensor *ins[2] = {&x, &cond};
+        tdm_tensor out;
+        run_ok(&n, ins, 2, &out, NULL);
+        assert_floats(&out, cs[c].want, cs[c].count);
+        tdm_tensor_free(&out);
+        tdm_tensor_free(&cond);
+        tdm_node_clear(&n);
+    }
+    /* selecting past the end is an error */
+    tdm_node n;
+    op_node_init(&n, "Compress", "", 11, 2, 1);
+    op_attr_int(&n, "axis", 1);
+    int64_t three = 3;
+    tdm_tensor cond = mk(TDM_DTYPE_BOOL, 1, &three, (uint8_t[]){0, 0, 1});
+    const tdm_tensor *ins[2] = {&x, &cond};
+    tdm_tensor out;
+    assert_int_equal(op_run(&n, ins, 2, &out, 1, NULL, NULL), TDM_ERR_SHAPE);
+    tdm_node_clear(&n);
+    tdm_tensor_free(&cond);
+    tdm_tensor_free(&x);
+}
+
+static void test_reverse_sequence(void **state)
+{
+    (void)state;
+    int64_t d[2] = {4, 4}, four = 4;
+    int64_t xv[16];
+    for (int i = 0; i < 16; i++)
+        xv[i] = i;
+    tdm_tensor x = mk(TDM_DTYPE_INT64, 2, d, xv);
+    /* batch_axis 0, time_axis 1, lens [1,2,3,4] */
+    tdm_tensor lens = mk(TDM_DTYPE_INT64, 1, &four, (int64_t[]){1, 2, 3, 4});
+    tdm_node n;
+    op_node_init(&n, "ReverseSequence", "", 10, 2, 1);
+    op_attr_int(&n, "batch_axis", 0);
+    op_attr_int(&n, "time_axis", 1);
+    const tdm_tensor *ins[2] = {&x, &lens};
+    tdm_tensor out;
+    run_ok(&n, ins, 2, &out, NULL);
+    assert_i64s(&out, (int64_t[]){0, 1, 2, 3, 5, 4, 6, 7, 10, 9, 8, 11, 15, 14, 13, 12}, 16);
+    tdm_tensor_free(&out);
+    tdm_node_clear(&n);
+    /* time_axis 0, batch_axis 1 (defaults), lens [4,3,2,1] on the transposed layout */
+    for (int i = 0; i < 16; i++)
+        ((int64_t *)x.data)[i] = (i % 4) * 4 + i / 4;
+    int64_t *lv = lens.data;
+    lv[0] = 4;
+    lv[1] = 3;
+    lv[2] = 2;
+    lv[3] = 1;
+    op_node_init(&n, "ReverseSequence", "", 10, 2, 1);
+    run_ok(&n, ins, 2, &out, NULL);
+    assert_i64s(&out, (int64_t[]){3, 6, 9, 12, 2, 5, 8, 13, 1, 4, 10, 14, 0, 7, 11, 15}, 16);
+    tdm_tensor_free(&out);
+    lv[2] = 5; /* longer than the sequence */
+    assert_int_equal(op_run(&n, ins, 2, &out, 1, NULL, NULL), TDM_ERR_INVALID_ARG);
+    tdm_tensor_free(&out);
+    tdm_node_clear(&n);
+    tdm_tensor_free(&lens);
+    tdm_tensor_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gather_random),   cmocka_unit_test(test_gather_errors),
-        cmocka_unit_test(test_gather_elements), cmocka_unit_test(test_scatter_elements),
-        cmocka_unit_test(test_gather_nd),       cmocka_unit_test(test_scatter_nd),
-        cmocka_unit_test(test_one_hot),         cmocka_unit_test(test_non_zero),
+        cmocka_unit_test(test_gather_random),    cmocka_unit_test(test_gather_errors),
+        cmocka_unit_test(test_gather_elements),  cmocka_unit_test(test_scatter_elements),
+        cmocka_unit_test(test_gather_nd),        cmocka_unit_test(test_scatter_nd),
+        cmocka_unit_test(test_one_hot),          cmocka_unit_test(test_elements_random),
+        cmocka_unit_test(test_non_zero),         cmocka_unit_test(test_compress),
+        cmocka_unit_test(test_reverse_sequence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

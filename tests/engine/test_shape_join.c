@@ -315,8 +315,11 @@ static void test_slice_random(void **state)
         int64_t dims[4];
         for (int k = 0; k < r; k++)
             dims[k] = rnd_in(0, 9);
-        if (iter % 50 == 0) /* a large one for the pool */
+        if (iter % 50 == 1) { /* a large one for the pool */
+            r = 2;
             dims[0] = 3000;
+            dims[1] = 400;
+        }
         tdm_tensor x = mk_iota(dts[iter % 4], r, dims);
         int na = (int)rnd_in(1, r);
         int64_t st[4], en[4], ax[4], sp[4];
@@ -343,7 +346,8 @@ static void test_slice_random(void **state)
         tdm_tensor out;
         run_ok(&n, ins, 5, &out, 1, iter % 2 ? pool : NULL);
         /* reference */
-        int64_t lists[4][3000], cnt[4];
+        static int64_t lists[4][3000];
+        int64_t cnt[4];
         for (int k = 0; k < r; k++) {
             cnt[k] = dims[k];
             for (int64_t i = 0; i < dims[k]; i++)
@@ -538,9 +542,16 @@ static void test_pad_random(void **state)
             pads[k + r] = rnd_in(-d[k] / 2, 7);
             od[k] = d[k] + pads[k] + pads[k + r];
         }
-        if (iter % 60 == 0) { /* big enough for the pool */
-            d[0] = 4000;
-            od[0] = 4000 + pads[0] + pads[r];
+        if (iter % 60 == 1) { /* over 1 MiB, for the pool */
+            r = 2;
+            d[0] = 40000;
+            d[1] = 8;
+            pads[0] = 3;
+            pads[1] = 2;
+            pads[2] = -1;
+            pads[3] = 5;
+            od[0] = 40002;
+            od[1] = 15;
         }
         tdm_dtype dt = iter % 3 == 0 ? TDM_DTYPE_INT8 : TDM_DTYPE_INT32;
         tdm_tensor x = mk_iota(dt, r, d);
@@ -711,14 +722,86 @@ static void test_trilu(void **state)
     tdm_tensor_free(&x);
 }
 
+/* Concat over 1 MiB: split over the pool by outer rows, or one memcpy per input. */
+static void test_concat_large(void **state)
+{
+    (void)state;
+    tdm_pool *pool = NULL;
+    assert_int_equal(tdm_pool_create(3, &pool, NULL), TDM_OK);
+    for (int axis = 0; axis < 2; axis++) {
+        int64_t da[2] = {512, 300}, db[2] = {512, 300};
+        db[axis] = 211;
+        tdm_tensor a = mk_iota(TDM_DTYPE_FLOAT32, 2, da), b = mk_iota(TDM_DTYPE_INT32, 2, db);
+        b.dtype = TDM_DTYPE_FLOAT32; /* same bytes, distinct values */
+        for (int64_t i = 0; i < tdm_tensor_numel(&b); i++)
+            ((uint32_t *)b.data)[i] ^= 0x80000000u;
+        tdm_node n;
+        op_node_init(&n, "Concat", "", 13, 2, 1);
+        op_attr_int(&n, "axis", axis);
+        const tdm_tensor *ins[2] = {&a, &b};
+        tdm_tensor out;
+        run_ok(&n, ins, 2, &out, 1, pool);
+        int64_t cols = out.dims[1];
+        for (int64_t i = 0; i < tdm_tensor_numel(&out); i++) {
+            int64_t r = i / cols, c = i % cols;
+            uint32_t want;
+            if (axis == 0)
+                want = r < 512 ? ((uint32_t *)a.data)[r * 300 + c]
+                               : ((uint32_t *)b.data)[(r - 512) * 300 + c];
+            else
+                want = c < 300 ? ((uint32_t *)a.data)[r * 300 + c]
+                               : ((uint32_t *)b.data)[r * 211 + c - 300];
+            if (((uint32_t *)out.data)[i] != want)
+                fail_msg("axis %d element %lld", axis, (long long)i);
+        }
+        tdm_tensor_free(&out);
+        tdm_node_clear(&n);
+        tdm_tensor_free(&a);
+        tdm_tensor_free(&b);
+    }
+    tdm_pool_free(pool);
+}
+
+/* Where by element size: int16 and int32, and a scalar result. */
+static void test_where_sizes(void **state)
+{
+    (void)state;
+    int64_t d[1] = {5};
+    tdm_tensor c = mk(TDM_DTYPE_BOOL, 1, d, (uint8_t[]){1, 0, 0, 1, 1});
+    tdm_tensor x16 = mk(TDM_DTYPE_INT16, 1, d, (int16_t[]){1, 2, 3, 4, 5});
+    int16_t m = -1;
+    tdm_tensor y16 = mk(TDM_DTYPE_INT16, 0, NULL, &m);
+    tdm_node n;
+    op_node_init(&n, "Where", "", 16, 3, 1);
+    const tdm_tensor *ins[3] = {&c, &x16, &y16};
+    tdm_tensor out;
+    run_ok(&n, ins, 3, &out, 1, NULL);
+    assert_memory_equal(out.data, ((int16_t[]){1, -1, -1, 4, 5}), 10);
+    tdm_tensor_free(&out);
+    uint8_t f = 0;
+    int32_t a = 7, b = 9;
+    tdm_tensor cs = mk(TDM_DTYPE_BOOL, 0, NULL, &f), xa = mk(TDM_DTYPE_INT32, 0, NULL, &a),
+               yb = mk(TDM_DTYPE_INT32, 0, NULL, &b);
+    const tdm_tensor *ins2[3] = {&cs, &xa, &yb};
+    run_ok(&n, ins2, 3, &out, 1, NULL);
+    assert_int_equal(out.ndim, 0);
+    assert_int_equal(*(int32_t *)out.data, 9);
+    tdm_tensor_free(&out);
+    tdm_node_clear(&n);
+    tdm_tensor *fr[] = {&c, &x16, &y16, &cs, &xa, &yb};
+    for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++)
+        tdm_tensor_free(fr[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concat),      cmocka_unit_test(test_split),
-        cmocka_unit_test(test_slice_docs),  cmocka_unit_test(test_slice_random),
-        cmocka_unit_test(test_expand_tile), cmocka_unit_test(test_pad_docs),
-        cmocka_unit_test(test_pad_random),  cmocka_unit_test(test_pad_versions_and_errors),
-        cmocka_unit_test(test_where),       cmocka_unit_test(test_trilu),
+        cmocka_unit_test(test_concat),       cmocka_unit_test(test_split),
+        cmocka_unit_test(test_slice_docs),   cmocka_unit_test(test_slice_random),
+        cmocka_unit_test(test_expand_tile),  cmocka_unit_test(test_pad_docs),
+        cmocka_unit_test(test_pad_random),   cmocka_unit_test(test_pad_versions_and_errors),
+        cmocka_unit_test(test_where),        cmocka_unit_test(test_trilu),
+        cmocka_unit_test(test_concat_large), cmocka_unit_test(test_where_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -368,6 +368,97 @@ static void test_errors_and_plan_time(void **state)
     tdm_tensor_free(&x);
 }
 
+/* Opset 18/19 additions: axes, keep_aspect_ratio_policy, half_pixel_symmetric; and
+ * tf_half_pixel_for_nn (ONNX doc example). */
+static void test_newer_attributes(void **state)
+{
+    (void)state;
+    tdm_tensor x = ramp4x4(), out;
+    static const int64_t z32[4] = {1, 1, 3, 2};
+    rs_case tfnn = {.mode = "nearest", .coord = "tf_half_pixel_for_nn", .sizes = z32};
+    expect(&tfnn, z32, (float[]){6, 8, 10, 12, 14, 16});
+
+    /* sizes [7, 8] on axes [2, 3] of a 4x4 image: not_larger keeps the aspect (scale
+     * 7/4, output 7x7), not_smaller uses 8/4 (8x8), stretch gives 7x8 */
+    static const char *const pol[3] = {"stretch", "not_larger", "not_smaller"};
+    static const int64_t want[3][2] = {{7, 8}, {7, 7}, {8, 8}};
+    int64_t two = 2;
+    tdm_tensor sz = mk(TDM_DTYPE_INT64, 1, &two, (int64_t[]){7, 8});
+    for (int p = 0; p < 3; p++) {
+        tdm_node n;
+        op_node_init(&n, "Resize", "", 18, 4, 1);
+        op_attr_ints(&n, "axes", (int64_t[]){-2, 3}, 2);
+        op_attr_str(&n, "keep_aspect_ratio_policy", pol[p]);
+        const tdm_tensor *ins[4] = {&x, NULL, NULL, &sz};
+        tdm_err err = {{0}};
+        if (op_run(&n, ins, 4, &out, 1, NULL, &err) != TDM_OK)
+            fail_msg("%s", err.msg);
+        assert_int_equal(out.dims[0], 1);
+        assert_int_equal(out.dims[2], want[p][0]);
+        assert_int_equal(out.dims[3], want[p][1]);
+        const float *y = out.data;
+        assert_true(y[0] == 1.0f && y[tdm_tensor_numel(&out) - 1] == 16.0f);
+        tdm_tensor_free(&out);
+        tdm_node_clear(&n);
+    }
+    tdm_tensor_free(&sz);
+
+    /* half_pixel_symmetric (ONNX doc): [1,2,3,4] by 0.6 -> [1.6666666, 3.3333333] */
+    int64_t d4[4] = {1, 1, 1, 4};
+    tdm_tensor row = mk(TDM_DTYPE_FLOAT32, 4, d4, (float[]){1, 2, 3, 4});
+    static const float s06[4] = {1, 1, 1, 0.6f};
+    rs_case sym = {.mode = "linear", .coord = "half_pixel_symmetric", .scales = s06};
+    assert_int_equal(run_resize(&sym, &row, &out, NULL), TDM_OK);
+    assert_close(&out, (float[]){1.6666666f, 3.3333333f}, 2);
+    tdm_tensor_free(&out);
+
+    /* antialias would change a linear downsample: refused rather than wrong */
+    tdm_node n;
+    op_node_init(&n, "Resize", "", 18, 3, 1);
+    op_attr_str(&n, "mode", "linear");
+    op_attr_int(&n, "antialias", 1);
+    int64_t four = 4;
+    tdm_tensor sc = mk(TDM_DTYPE_FLOAT32, 1, &four, s06);
+    const tdm_tensor *ins[3] = {&row, NULL, &sc};
+    assert_int_equal(op_run(&n, ins, 3, &out, 1, NULL, NULL), TDM_ERR_UNSUPPORTED);
+    tdm_node_clear(&n);
+    tdm_tensor_free(&sc);
+    tdm_tensor_free(&row);
+    tdm_tensor_free(&x);
+}
+
+/* A nearest resize over 1 MiB runs its gather on the pool and matches the serial one. */
+static void test_nearest_pool(void **state)
+{
+    (void)state;
+    tdm_pool *pool = NULL;
+    assert_int_equal(tdm_pool_create(3, &pool, NULL), TDM_OK);
+    int64_t d[4] = {1, 4, 120, 130};
+    tdm_tensor x = mk(TDM_DTYPE_INT16, 4, d, NULL);
+    for (int64_t i = 0; i < tdm_tensor_numel(&x); i++)
+        ((int16_t *)x.data)[i] = (int16_t)(i * 7);
+    static const float sc[4] = {1, 1, 2.5f, 1.5f};
+    rs_case c = {.mode = "nearest", .coord = "asymmetric", .nearest = "floor", .scales = sc};
+    tdm_tensor a, b;
+    assert_int_equal(run_resize(&c, &x, &a, NULL), TDM_OK);
+    assert_int_equal(run_resize(&c, &x, &b, pool), TDM_OK);
+    assert_int_equal(a.dims[2], 300);
+    assert_int_equal(a.dims[3], 195);
+    assert_memory_equal(a.data, b.data, tdm_tensor_nbytes(&a));
+    const int16_t *y = a.data;
+    for (int64_t ch = 0; ch < 4; ch++)
+        for (int64_t i = 0; i < 300; i += 7)
+            for (int64_t j = 0; j < 195; j += 5) {
+                int64_t si = (int64_t)floor((double)i / 2.5), sj = (int64_t)floor((double)j / 1.5);
+                assert_int_equal(y[(ch * 300 + i) * 195 + j],
+                                 ((int16_t *)x.data)[(ch * 120 + si) * 130 + sj]);
+            }
+    tdm_tensor_free(&a);
+    tdm_tensor_free(&b);
+    tdm_tensor_free(&x);
+    tdm_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +469,8 @@ int main(void)
         cmocka_unit_test(test_dtypes),
         cmocka_unit_test(test_legacy_versions),
         cmocka_unit_test(test_errors_and_plan_time),
+        cmocka_unit_test(test_newer_attributes),
+        cmocka_unit_test(test_nearest_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,8 @@ const tdm_op tdm_ops_shape[] = {
     SHAPE_OP("ScatterND", tdm_op_scatter_nd_infer, tdm_op_scatter_nd_run),
     SHAPE_OP("OneHot", tdm_op_one_hot_infer, tdm_op_one_hot_run),
     SHAPE_OP("NonZero", tdm_op_non_zero_infer, tdm_op_non_zero_run),
+    SHAPE_OP("Compress", tdm_op_compress_infer, tdm_op_compress_run),
+    SHAPE_OP("ReverseSequence", tdm_op_reverse_sequence_infer, tdm_op_reverse_sequence_run),
     SHAPE_OP("Resize", tdm_op_resize_infer, tdm_op_resize_run),
     SHAPE_OP("Upsample", tdm_op_resize_infer, tdm_op_resize_run),
     {.name = NULL},

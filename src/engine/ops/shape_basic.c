@@ -208,7 +208,8 @@ tdm_status tdm_op_squeeze_infer(tdm_op_ctx *ctx)
         return s;
     bool drop[TDM_MAX_DIMS];
     int norm[TDM_MAX_DIMS];
-    if (present) {
+    /* an empty axes list means "all size-1 axes", as when absent (onnxruntime does the same) */
+    if (present && n > 0) {
         s = tdm_shp_axes(ctx, axes, n, x->ndim, "axis", norm, drop);
         if (s != TDM_OK)
             return s;

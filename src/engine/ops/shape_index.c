@@ -1,6 +1,7 @@
 /*
  * Index-driven ops: Gather, GatherElements, GatherND, ScatterElements (and
- * its deprecated name Scatter), ScatterND, OneHot and NonZero.
+ * its deprecated name Scatter), ScatterND, OneHot, NonZero, Compress and
+ * ReverseSequence.
  *
  * Indices come from tensors a user controls, so every index is range checked
  * (negative ones count from the end) and an out-of-range index is an error
@@ -178,7 +179,7 @@ tdm_status tdm_op_gather_run(tdm_op_ctx *ctx)
     int64_t items = outer * n_idx;
     if (items == 0 || j.inner_bytes == 0)
         return TDM_OK;
-    if (ctx->pool == NULL || tdm_tensor_nbytes(y) < ((size_t)1 << 17))
+    if (ctx->pool == NULL || tdm_tensor_nbytes(y) < TDM_SHP_PARALLEL_BYTES)
         gather_items(&j, 0, items, 0);
     else
         tdm_pool_for(ctx->pool, items, 1 + (int64_t)(((size_t)1 << 13) / j.inner_bytes),
@@ -730,5 +731,154 @@ tdm_status tdm_op_non_zero_run(tdm_op_ctx *ctx)
         return tdm_op_fail(ctx, TDM_ERR_SHAPE, "input changed since inference (%lld vs %lld)",
                            (long long)got, (long long)nnz);
     fn(x->data, tdm_tensor_numel(x), y->data, nnz, x->dims, x->ndim);
+    return TDM_OK;
+}
+
+/* ---- Compress ------------------------------------------------------------------------------ */
+
+/* Axis (or -1 for the flattened input), selectable length and selected count. */
+static tdm_status compress_plan(tdm_op_ctx *ctx, const tdm_tensor *x, const tdm_tensor *cond,
+                                int *axis, int64_t *len, int64_t *count)
+{
+    if (cond->ndim != 1 || (cond->dtype != TDM_DTYPE_BOOL && cond->dtype != TDM_DTYPE_UINT8))
+        return tdm_op_fail(ctx, TDM_ERR_SHAPE, "condition must be a 1-D bool tensor");
+    const tdm_attr *a = tdm_node_attr(ctx->node, "axis");
+    int64_t dim = tdm_tensor_numel(x);
+    *axis = -1;
+    if (a != NULL && a->type == TDM_ATTR_INT) {
+        tdm_status s = tdm_shp_axis(ctx, a->i, x->ndim, "axis", axis);
+        if (s != TDM_OK)
+            return s;
+        dim = x->dims[*axis];
+    }
+    /* a shorter condition drops the rest; a longer one may only add false entries */
+    const uint8_t *c = cond->data;
+    int64_t n = 0;
+    for (int64_t i = 0; i < cond->dims[0]; i++) {
+        if (c[i] == 0)
+            continue;
+        if (i >= dim)
+            return tdm_op_fail(ctx, TDM_ERR_SHAPE, "condition selects index %lld of %lld",
+                               (long long)i, (long long)dim);
+        n++;
+    }
+    *len = cond->dims[0] < dim ? cond->dims[0] : dim;
+    *count = n;
+    return TDM_OK;
+}
+
+tdm_status tdm_op_compress_infer(tdm_op_ctx *ctx)
+{
+    const tdm_tensor *x, *cond;
+    tdm_status s = tdm_shp_input(ctx, 0, "input", true, &x);
+    if (s == TDM_OK)
+        s = tdm_shp_input(ctx, 1, "condition", false, &cond);
+    if (s != TDM_OK)
+        return s;
+    TDM_NEED_VALUE(ctx, 1);
+    int axis;
+    int64_t len, count;
+    s = compress_plan(ctx, x, cond, &axis, &len, &count);
+    if (s != TDM_OK)
+        return s;
+    if (axis < 0)
+        return tdm_shp_set_out(ctx, 0, x->dtype, 1, &count);
+    int64_t d[TDM_MAX_DIMS];
+    memcpy(d, x->dims, sizeof d);
+    d[axis] = count;
+    return tdm_shp_set_out(ctx, 0, x->dtype, x->ndim, d);
+}
+
+tdm_status tdm_op_compress_run(tdm_op_ctx *ctx)
+{
+    const tdm_tensor *x = ctx->in[0], *cond = ctx->in[1];
+    int axis;
+    int64_t len, count;
+    tdm_status s = compress_plan(ctx, x, cond, &axis, &len, &count);
+    if (s != TDM_OK)
+        return s;
+    int64_t outer = 1, inner = 1, dim = tdm_tensor_numel(x);
+    if (axis >= 0) {
+        dim = x->dims[axis];
+        for (int k = 0; k < axis; k++)
+            outer *= x->dims[k];
+        for (int k = axis + 1; k < x->ndim; k++)
+            inner *= x->dims[k];
+    }
+    size_t ib = (size_t)inner * tdm_dtype_size(x->dtype);
+    const uint8_t *c = cond->data;
+    char *d = ctx->out[0]->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < len; i++)
+            if (c[i] != 0) {
+                memcpy(d, (const char *)x->data + (size_t)(o * dim + i) * ib, ib);
+                d += ib;
+            }
+    return TDM_OK;
+}
+
+/* ---- ReverseSequence ----------------------------------------------------------------------- */
+
+static tdm_status rseq_axes(tdm_op_ctx *ctx, int *batch, int *time)
+{
+    int64_t b = tdm_attr_int(ctx->node, "batch_axis", 1),
+            t = tdm_attr_int(ctx->node, "time_axis", 0);
+    if (!((b == 0 && t == 1) || (b == 1 && t == 0)))
+        return tdm_op_fail(ctx, TDM_ERR_INVALID_ARG,
+                           "batch_axis %lld and time_axis %lld must be 0 and 1", (long long)b,
+                           (long long)t);
+    *batch = (int)b;
+    *time = (int)t;
+    return TDM_OK;
+}
+
+tdm_status tdm_op_reverse_sequence_infer(tdm_op_ctx *ctx)
+{
+    const tdm_tensor *x, *lens;
+    int b = 0, t = 0;
+    tdm_status s = tdm_shp_input(ctx, 0, "input", true, &x);
+    if (s == TDM_OK)
+        s = tdm_shp_input(ctx, 1, "sequence_lens", false, &lens);
+    if (s == TDM_OK)
+        s = check_index_dtype(ctx, lens, "sequence_lens");
+    if (s == TDM_OK)
+        s = rseq_axes(ctx, &b, &t);
+    if (s != TDM_OK)
+        return s;
+    if (x->ndim < 2)
+        return tdm_op_fail(ctx, TDM_ERR_SHAPE, "input must have rank >= 2");
+    if (lens->ndim != 1 || lens->dims[0] != x->dims[b])
+        return tdm_op_fail(ctx, TDM_ERR_SHAPE, "sequence_lens must have one value per batch (%lld)",
+                           (long long)x->dims[b]);
+    return tdm_shp_set_out(ctx, 0, x->dtype, x->ndim, x->dims);
+}
+
+tdm_status tdm_op_reverse_sequence_run(tdm_op_ctx *ctx)
+{
+    const tdm_tensor *x = ctx->in[0], *lens = ctx->in[1];
+    int bax = 0, tax = 0;
+    tdm_status s = rseq_axes(ctx, &bax, &tax);
+    if (s != TDM_OK)
+        return s;
+    int64_t B = x->dims[bax], T = x->dims[tax], inner = 1;
+    for (int k = 2; k < x->ndim; k++)
+        inner *= x->dims[k];
+    for (int64_t b = 0; b < B; b++) {
+        int64_t n = index_at(lens, b);
+        if (n < 0 || n > T)
+            return tdm_op_fail(ctx, TDM_ERR_INVALID_ARG,
+                               "sequence_lens[%lld] = %lld is outside [0, %lld]", (long long)b,
+                               (long long)n, (long long)T);
+    }
+    size_t ib = (size_t)inner * tdm_dtype_size(x->dtype);
+    for (int64_t b = 0; b < B; b++) {
+        int64_t n = index_at(lens, b);
+        for (int64_t t = 0; t < T; t++) {
+            int64_t src = t < n ? n - 1 - t : t;
+            size_t od = (size_t)(bax == 0 ? b * T + t : t * B + b) * ib;
+            size_t os = (size_t)(bax == 0 ? b * T + src : src * B + b) * ib;
+            memcpy((char *)ctx->out[0]->data + od, (const char *)x->data + os, ib);
+        }
+    }
     return TDM_OK;
 }

@@ -119,7 +119,7 @@ tdm_status tdm_op_concat_run(tdm_op_ctx *ctx)
         }
         return TDM_OK;
     }
-    if (ctx->pool == NULL || tdm_tensor_nbytes(y) < ((size_t)1 << 18))
+    if (ctx->pool == NULL || tdm_tensor_nbytes(y) < TDM_SHP_PARALLEL_BYTES)
         concat_rows(&j, 0, outer, 0);
     else
         tdm_pool_for(ctx->pool, outer, 1 + (int64_t)(((size_t)1 << 14) / (j.row_bytes + 1)),
@@ -698,7 +698,7 @@ tdm_status tdm_op_pad_run(tdm_op_ctx *ctx)
     if (j.c1 > y->dims[last])
         j.c1 = y->dims[last];
     int64_t rows = tdm_tensor_numel(y) / y->dims[last];
-    if (ctx->pool == NULL || tdm_tensor_nbytes(y) < ((size_t)1 << 17))
+    if (ctx->pool == NULL || tdm_tensor_nbytes(y) < TDM_SHP_PARALLEL_BYTES)
         pad_rows(&j, 0, rows, 0);
     else
         tdm_pool_for(ctx->pool, rows, 1 + ((int64_t)1 << 12) / y->dims[last], pad_rows, &j);

@@ -87,6 +87,10 @@ tdm_status tdm_op_one_hot_infer(tdm_op_ctx *ctx);
 tdm_status tdm_op_one_hot_run(tdm_op_ctx *ctx);
 tdm_status tdm_op_non_zero_infer(tdm_op_ctx *ctx);
 tdm_status tdm_op_non_zero_run(tdm_op_ctx *ctx);
+tdm_status tdm_op_compress_infer(tdm_op_ctx *ctx);
+tdm_status tdm_op_compress_run(tdm_op_ctx *ctx);
+tdm_status tdm_op_reverse_sequence_infer(tdm_op_ctx *ctx);
+tdm_status tdm_op_reverse_sequence_run(tdm_op_ctx *ctx);
 
 /* ---- entry points (shape_resize.c) -------------------------------------- */
 tdm_status tdm_op_resize_infer(tdm_op_ctx *ctx); /* Resize 10-19 and Upsample 7-9 */
@@ -97,8 +101,17 @@ tdm_status tdm_op_resize_run(tdm_op_ctx *ctx);
 /* Views built from a rank-8 tensor can double its rank (Tile). */
 #define TDM_SHP_MAX_VIEW (2 * TDM_MAX_DIMS)
 
-/* Largest output the group will allocate: hostile shapes fail, not swap. */
+/*
+ * Copies smaller than this run on the calling thread: they are memory bound,
+ * and waking the pool costs more than a second core gains below ~1 MiB.
+ */
+#define TDM_SHP_PARALLEL_BYTES ((size_t)1 << 20)
+
+/* Largest output the group will allocate: hostile shapes fail, not swap.
+ * Fuzzing builds lower it on the command line. */
+#ifndef TDM_SHP_MAX_BYTES
 #define TDM_SHP_MAX_BYTES ((size_t)1 << 36)
+#endif
 
 /* Input i, or NULL when absent (index past n_in or an empty name). */
 static inline const tdm_tensor *tdm_shp_in(const tdm_op_ctx *ctx, int i)

@@ -17,7 +17,8 @@
  *   - otherwise a float kernel walks output rows: the taps of the outer axes
  *     are combined once per row into (offset, weight) pairs, then each output
  *     element of the row sums its innermost taps over them. For the common
- *     bilinear NCHW case that is 2 row pairs x 2 column taps per element.
+ *     bilinear NCHW case that is 2 row pairs x 2 column taps per element, with
+ *     an unrolled loop of its own.
  *     Other dtypes are converted to float32 around that kernel.
  *
  * Versions: before opset 11 (Resize 10, Upsample) coordinates are asymmetric
@@ -436,6 +437,7 @@ typedef struct rs_job {
     size_t es;
     unsigned char extval[8]; /* extrapolation value in the output dtype */
     float extf;
+    bool any_ext; /* tf_crop_and_resize: some output lies outside the input */
 } rs_job;
 
 #define RS_GATHER_ROW(T, SUF)                                                                    \
@@ -517,6 +519,17 @@ static void rs_float_rows(void *arg, int64_t begin, int64_t end, int worker)
         if (ext) {
             for (int64_t i = 0; i < n; i++)
                 d[i] = j->extf;
+            continue;
+        }
+        if (nc == 2 && K == 2 && !j->any_ext) { /* bilinear: the common case, unrolled */
+            const float *s0 = src + coff[0], *s1 = src + coff[1];
+            float c0 = cw[0], c1 = cw[1];
+            for (int64_t i = 0; i < n; i++) {
+                const int64_t *ti = ia->idx + 2 * i;
+                const float *tw = ia->w + 2 * i;
+                d[i] = c0 * (tw[0] * s0[ti[0]] + tw[1] * s0[ti[1]]) +
+                       c1 * (tw[0] * s1[ti[0]] + tw[1] * s1[ti[1]]);
+            }
             continue;
         }
         for (int64_t i = 0; i < n; i++) {
@@ -603,6 +616,8 @@ tdm_status tdm_op_resize_run(tdm_op_ctx *ctx)
         j.ax[k].w = wp;
         j.ax[k].ext = ep;
         rs_plan_axis(&c, k, x->dims[k], &j.ax[k]);
+        for (int64_t o = 0; o < c.out[k]; o++)
+            j.any_ext |= j.ax[k].ext[o] != 0;
         for (int64_t o = 0; gather && o < c.out[k]; o++)
             gather = j.ax[k].K == 1 && j.ax[k].w[o] == 1.0f;
         if (k < nd - 1)

@@ -351,6 +351,9 @@ void tdm_shp_strided_copy(void *dst, const void *src, size_t esize, int ndim, co
     p.esize = esize;
     p.slot = size_slot(esize);
     p.nd = 0;
+    for (int k = 0; k < ndim; k++)
+        if (dims[k] == 0)
+            return; /* nothing to copy; other dims may be huge (Tile by INT64_MAX) */
     int64_t total = 1;
     for (int k = 0; k < ndim; k++) {
         total *= dims[k];
@@ -366,8 +369,6 @@ void tdm_shp_strided_copy(void *dst, const void *src, size_t esize, int ndim, co
         p.sstr[p.nd] = strides[k];
         p.nd++;
     }
-    if (total == 0)
-        return;
     if (p.nd == 0) {
         memcpy(dst, src, esize);
         return;
