@@ -1,5 +1,6 @@
 /*
- * Regression test over the fuzz corpora (fuzz/corpus/onnx, fuzz/corpus/npy).
+ * Regression test over the fuzz corpora (fuzz/corpus/onnx, fuzz/corpus/npy, and
+ * every other fuzz/corpus/<name>/ as extra hostile input).
  *
  * The corpora hold the seeds and every input a fuzzer ever crashed on. This
  * test replays all of them through both parsers in the normal build (and
@@ -117,11 +118,39 @@ static void test_npy_corpus(void **state)
     assert_true(loaded >= 10);
 }
 
+/* Every other corpus (other fuzzers' seeds) goes through the readers too: hostile bytes. */
+static void test_all_corpora(void **state)
+{
+    (void)state;
+    DIR *d = opendir(TDM_SOURCE_DIR "/fuzz/corpus");
+    assert_non_null(d);
+    struct dirent *de;
+    int dirs = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || strcmp(de->d_name, "onnx") == 0 ||
+            strcmp(de->d_name, "npy") == 0)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/fuzz/corpus/%s", TDM_SOURCE_DIR, de->d_name);
+        DIR *sub = opendir(path);
+        if (sub == NULL)
+            continue;
+        closedir(sub);
+        int files = 0;
+        replay_dir(path, &files);
+        printf("%s corpus: %d files replayed\n", de->d_name, files);
+        dirs++;
+    }
+    closedir(d);
+    (void)dirs;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_onnx_corpus),
         cmocka_unit_test(test_npy_corpus),
+        cmocka_unit_test(test_all_corpora),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -801,6 +801,42 @@ static void test_external_data(void **state)
     rmdir(dir);
 }
 
+/*
+ * A file-backed load copies raw_data in chunks and releases the source pages
+ * behind it: a multi-chunk tensor at an unaligned offset must still arrive
+ * intact, byte for byte.
+ */
+static void test_large_initializer_from_file(void **state)
+{
+    (void)state;
+    const size_t n = 750001; /* 3,000,004 bytes: three 1 MiB chunks and a tail */
+    float *w = malloc(n * sizeof *w);
+    assert_non_null(w);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)i * 0.5f - 7.0f;
+    pbw t = {0};
+    pbw_u(&t, 1, (uint64_t)n);
+    pbw_u(&t, 2, 1);
+    pbw_bytes(&t, 9, w, n * sizeof *w);
+    pbw m = model_with_init(&t);
+    char dir[] = "/tmp/tdm_big_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/big.onnx", dir);
+    write_file(path, m.b, m.n);
+    tdm_graph *g = NULL;
+    tdm_err e;
+    assert_int_equal(tdm_graph_load(path, &k_raw, &g, &e), TDM_OK);
+    const tdm_tensor *c = &g->values[tdm_graph_find(g, "c")].cval;
+    assert_int_equal(c->dims[0], (int64_t)n);
+    assert_memory_equal(c->data, w, n * sizeof *w);
+    tdm_graph_free(g);
+    remove(path);
+    rmdir(dir);
+    free(w);
+    pbw_free(&m);
+}
+
 /* ---- damaged copies -------------------------------------------------------- */
 
 static int load_ok(const uint8_t *b, size_t n)
@@ -1063,6 +1099,7 @@ int main(void)
         cmocka_unit_test(test_graph_level_errors),
         cmocka_unit_test(test_unsorted_and_cycle),
         cmocka_unit_test(test_external_data),
+        cmocka_unit_test(test_large_initializer_from_file),
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_byte_flips),
         cmocka_unit_test(test_shared_models),

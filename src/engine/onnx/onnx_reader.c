@@ -245,15 +245,44 @@ static void put_typed(tdm_tensor *t, size_t i, uint64_t v)
     }
 }
 
-/* Releases the whole pages inside [p, p+len) of our private file mapping. */
-static void drop_pages(const tensor_src *src, const uint8_t *p, size_t len)
+/*
+ * Allocates t's data without zeroing it: every path below overwrites all of
+ * it, and zeroing a large initializer first would touch its pages twice.
+ */
+static tdm_status alloc_data(tdm_tensor *t, size_t bytes, tdm_err *err)
 {
-    if (!src->drop_pages || len < src->page)
+    t->data = tdm_aligned_alloc(bytes);
+    if (t->data == NULL)
+        return tdm_errf(err, TDM_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    t->flags |= TDM_TENSOR_OWNS_DATA;
+    return TDM_OK;
+}
+
+/*
+ * Copies n bytes of raw_data out of the file image. From our private mapping
+ * the copy goes in chunks, and after each chunk the whole source pages it
+ * finished are released (madvise DONTNEED), so that even a model made of
+ * one big tensor peaks near one copy of it rather than two.
+ */
+static void copy_raw(const tensor_src *src, uint8_t *dst, const uint8_t *raw, size_t n)
+{
+    const size_t chunk = (size_t)1 << 20;
+    if (!src->drop_pages || n < 2 * src->page) {
+        if (n > 0)
+            memcpy(dst, raw, n);
         return;
-    uintptr_t a = ((uintptr_t)p + src->page - 1) & ~(uintptr_t)(src->page - 1);
-    uintptr_t b = ((uintptr_t)p + len) & ~(uintptr_t)(src->page - 1);
-    if (b > a)
-        madvise((void *)a, b - a, MADV_DONTNEED); /* advisory: failure only costs memory */
+    }
+    uintptr_t mask = ~(uintptr_t)(src->page - 1);
+    uintptr_t done = ((uintptr_t)raw + src->page - 1) & mask; /* first whole page */
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t k = n - off < chunk ? n - off : chunk;
+        memcpy(dst + off, raw + off, k);
+        uintptr_t end = ((uintptr_t)raw + off + k) & mask;
+        if (end > done) {
+            madvise((void *)done, end - done, MADV_DONTNEED); /* advisory: failure costs memory */
+            done = end;
+        }
+    }
 }
 
 /* Parses a non-negative decimal integer string ("offset", "length"). */
@@ -398,7 +427,7 @@ static tdm_status read_external(const tensor_src *src, const external_ref *x, si
                      len, bytes);
         goto out;
     }
-    s = tdm_tensor_alloc(t, err);
+    s = alloc_data(t, bytes, err);
     if (s != TDM_OK)
         goto out;
     size_t done = 0;
@@ -549,19 +578,17 @@ static tdm_status parse_tensor_msg(const tensor_src *src, tdm_pb m, tdm_tensor *
                          tdm_dtype_name((tdm_dtype)dtype), bytes);
             goto fail;
         }
-        s = tdm_tensor_alloc(t, err);
+        s = alloc_data(t, bytes, err);
         if (s != TDM_OK)
             goto fail;
-        if (bytes > 0)
-            memcpy(t->data, raw, bytes);
-        drop_pages(src, raw, raw_len);
+        copy_raw(src, t->data, raw, bytes);
     } else {
         if (counts[want] != numel) {
             s = tdm_errf(err, TDM_ERR_PARSE, "%s has %zu values but dims need %zu",
                          field_name(want), counts[want], numel);
             goto fail;
         }
-        s = tdm_tensor_alloc(t, err);
+        s = alloc_data(t, bytes, err);
         if (s != TDM_OK)
             goto fail;
         size_t i = 0;

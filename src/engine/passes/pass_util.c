@@ -48,7 +48,7 @@ tdm_node *tdm_pass_producer(tdm_pass_ctx *c, int32_t v, const char *op)
     if (n->op_type == NULL || (op != NULL && !tdm_pass_is(n, op)))
         return NULL;
     /* Binary ops come back only with both inputs present. */
-    if (op != NULL && n->n_in >= 2 && (n->n_in != 2 || n->in[1] < 0) &&
+    if (op != NULL && (n->n_in != 2 || n->in[1] < 0) &&
         (strcmp(op, "Add") == 0 || strcmp(op, "Mul") == 0 || strcmp(op, "Div") == 0 ||
          strcmp(op, "Sub") == 0 || strcmp(op, "MatMul") == 0 || strcmp(op, "Reshape") == 0))
         return NULL;
