@@ -11,7 +11,7 @@
  * Each image is reshaped to what the model's input declares when the
  * element counts agree (so a flat [1,784,1] MLP and a [1,1,28,28] CNN both
  * take MNIST without flags); --layout forces NCHW or flat [B, C*H*W]. The
- * prediction is the argmax of the first output's last axis (first maximum
+ * prediction is the argmax over each image's slice of the first output (first maximum
  * on ties, like numpy), compared with the label.
  */
 #include <errno.h>

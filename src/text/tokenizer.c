@@ -15,9 +15,10 @@
  * - Truncation to max_len keeps the special tokens: the wordpieces are cut to
  *   max_len - specials. Because no token depends on text after it, encoding
  *   stops at the first word boundary past that count.
- * - The vocabulary comes from vocab.txt (line number = id) when present, as
- *   the brief of this project asks, else from tokenizer.json's model.vocab.
- *   For the models in ../shared both agree.
+ * - The vocabulary comes from vocab.txt (line number = id) when present
+ *   (every BERT model directory has it, and it is cheaper to read), else
+ *   from tokenizer.json's model.vocab. For the models in ../shared both
+ *   agree id for id.
  */
 #include <errno.h>
 #include <stdio.h>
