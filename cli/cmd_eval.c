@@ -18,15 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/clock.h"
 #include "cli.h"
 #include "cli_util.h"
 #include "tandem/data.h"
 #include "tandem/tandem.h"
-
-#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef enum eval_layout { LAYOUT_AUTO, LAYOUT_NCHW, LAYOUT_FLAT } eval_layout;
 
@@ -42,7 +39,7 @@ static void eval_usage(FILE *f)
             "  --data PATH    a folder holding t10k-images-idx3-ubyte[.gz] and\n"
             "                 t10k-labels-idx1-ubyte[.gz], an images idx file (the labels\n"
             "                 file is found by name), or a .csv (label + HWC values per line);\n"
-            "                 fashion defaults to " FASHION_DIR "\n"
+            "                 fashion defaults to " TDM_FASHION_MNIST_DIR "\n"
             "  --scale S      pixels are divided by S first (default 255)\n"
             "  --mean, --std  then (x - mean) / std per channel (one value or one per channel)\n"
             "  --layout L     nchw [B,C,H,W] or flat [B,C*H*W]; default: the model's input shape\n"
@@ -74,34 +71,6 @@ static int parse_floats(const char *s, float *out, int max)
     }
 }
 
-static bool is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static bool is_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Finds dir/base.gz or dir/base. */
-static bool find_in_dir(const char *dir, const char *base, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/%s.gz", dir, base);
-    if (is_file(buf))
-        return true;
-    snprintf(buf, len, "%s/%s", dir, base);
-    return is_file(buf);
-}
-
 /* Writes s as a JSON string body (quotes, backslashes and controls escaped). */
 static void put_json_string(const char *s)
 {
@@ -115,35 +84,6 @@ static void put_json_string(const char *s)
             putchar(*p);
     }
     putchar('"');
-}
-
-static tdm_status load_dataset(const char *name, const char *data, const tdm_data_norm *norm,
-                               int64_t limit, tdm_dataset *ds, tdm_err *err)
-{
-    const bool cifar = strcmp(name, "cifar") == 0;
-    const int c = cifar ? 3 : 1, hw = cifar ? 32 : 28;
-    if (ends_with(data, ".csv") || ends_with(data, ".csv.gz"))
-        return tdm_csv_load(data, c, hw, hw, norm, limit, ds, err);
-    if (cifar)
-        return tdm_errf(err, TDM_ERR_INVALID_ARG, "%s: the cifar dataset is read from a .csv file",
-                        data);
-    char img[4096], lab[4096];
-    if (is_dir(data)) {
-        if (!find_in_dir(data, "t10k-images-idx3-ubyte", img, sizeof img) ||
-            !find_in_dir(data, "t10k-labels-idx1-ubyte", lab, sizeof lab))
-            return tdm_errf(err, TDM_ERR_NOT_FOUND,
-                            "%s: no t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]",
-                            data);
-    } else {
-        const char *at = strstr(data, "images-idx3");
-        if (at == NULL)
-            return tdm_errf(err, TDM_ERR_INVALID_ARG,
-                            "%s: want a folder, an *images-idx3* file or a .csv", data);
-        snprintf(img, sizeof img, "%s", data);
-        snprintf(lab, sizeof lab, "%.*slabels-idx1%s", (int)(at - data), data,
-                 at + strlen("images-idx3"));
-    }
-    return tdm_idx_load(img, lab, norm, limit, ds, err);
 }
 
 int tdm_cmd_eval(int argc, char **argv)
@@ -224,11 +164,8 @@ int tdm_cmd_eval(int argc, char **argv)
         eval_usage(stderr);
         return TDM_EXIT_USAGE;
     }
-    if (data == NULL) {
-        if (strcmp(dataset, "fashion") != 0)
-            return tdm_cli_fail("eval", TDM_EXIT_USAGE, "--data PATH is required for %s", dataset);
-        data = FASHION_DIR;
-    }
+    if (data == NULL && tdm_dataset_default_path(dataset) == NULL)
+        return tdm_cli_fail("eval", TDM_EXIT_USAGE, "--data PATH is required for %s", dataset);
     /* One value of either applies to every channel: --mean 0.485,0.456,0.406 --std 0.225. */
     if (n_mean != n_std && n_mean > 1 && n_std > 1)
         return tdm_cli_fail("eval", TDM_EXIT_USAGE,
@@ -252,7 +189,7 @@ int tdm_cmd_eval(int argc, char **argv)
     tdm_tensor in = {0};
     int rc = TDM_EXIT_FAIL;
 
-    if (load_dataset(dataset, data, &norm, limit, &ds, &err) != TDM_OK) {
+    if (tdm_dataset_load(dataset, data, false, &norm, limit, &ds, &err) != TDM_OK) {
         rc = tdm_cli_fail("eval", TDM_EXIT_FAIL, "%s", err.msg);
         goto done;
     }

@@ -20,6 +20,7 @@
 #define TANDEM_DATA_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tandem/status.h"
@@ -78,6 +79,21 @@ tdm_status tdm_csv_parse(const char *text, size_t len, const char *name, int c, 
 /* Reads a CSV file with tdm_csv_parse. */
 tdm_status tdm_csv_load(const char *path, int c, int h, int w, const tdm_data_norm *norm,
                         int64_t limit, tdm_dataset *out, tdm_err *err);
+
+/* Where Debian's dataset-fashion-mnist package puts its files. */
+#define TDM_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+/*
+ * Loads a dataset by name: "mnist" or "fashion" (idx, [N,1,28,28]) or
+ * "cifar" (csv, [N,3,32,32]). path is a folder holding the idx pair of the
+ * split (train-* when train, else t10k-*), an *images-idx3* file, or a .csv;
+ * NULL means tdm_dataset_default_path(name).
+ */
+tdm_status tdm_dataset_load(const char *name, const char *path, bool train,
+                            const tdm_data_norm *norm, int64_t limit, tdm_dataset *out,
+                            tdm_err *err);
+/* The default location of a named dataset, or NULL when it has none. */
+const char *tdm_dataset_default_path(const char *name);
 
 /* Frees what a loader filled in and zeroes d. Safe on a zeroed dataset. */
 void tdm_dataset_free(tdm_dataset *d);
