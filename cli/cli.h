@@ -21,5 +21,6 @@ int tdm_cmd_run(int argc, char **argv);
 int tdm_cmd_info(int argc, char **argv);
 int tdm_cmd_conformance(int argc, char **argv);
 int tdm_cmd_tokenize(int argc, char **argv);
+int tdm_cmd_linkemu(int argc, char **argv);
 
 #endif

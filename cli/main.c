@@ -13,6 +13,7 @@ static const tdm_cli_command k_commands[] = {
     {"conformance", "run the ONNX backend node tests", tdm_cmd_conformance},
     {"eval", "accuracy of a classifier on MNIST, Fashion-MNIST or CIFAR", tdm_cmd_eval},
     {"tokenize", "WordPiece ids of JSON-lines texts (stdin -> stdout)", tdm_cmd_tokenize},
+    {"linkemu", "TCP proxy that emulates delay, jitter, bandwidth and outages", tdm_cmd_linkemu},
     {"version", "print the version", tdm_cmd_version},
 };
 
