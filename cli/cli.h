@@ -19,8 +19,18 @@ int tdm_cmd_version(int argc, char **argv);
 int tdm_cmd_eval(int argc, char **argv);
 int tdm_cmd_run(int argc, char **argv);
 int tdm_cmd_info(int argc, char **argv);
+int tdm_cmd_inspect(int argc, char **argv);
+int tdm_cmd_split(int argc, char **argv);
 int tdm_cmd_conformance(int argc, char **argv);
 int tdm_cmd_tokenize(int argc, char **argv);
+int tdm_cmd_pull(int argc, char **argv);
+int tdm_cmd_models(int argc, char **argv);
+int tdm_cmd_embed(int argc, char **argv);
 int tdm_cmd_linkemu(int argc, char **argv);
+int tdm_cmd_edge(int argc, char **argv);
+int tdm_cmd_demo(int argc, char **argv);
+int tdm_cmd_exits(int argc, char **argv);
+int tdm_cmd_cascade(int argc, char **argv);
+int tdm_cmd_serve(int argc, char **argv);
 
 #endif

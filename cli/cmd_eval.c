@@ -11,8 +11,11 @@
  * Each image is reshaped to what the model's input declares when the
  * element counts agree (so a flat [1,784,1] MLP and a [1,1,28,28] CNN both
  * take MNIST without flags); --layout forces NCHW or flat [B, C*H*W]. The
- * prediction is the argmax over each image's slice of the first output (first maximum
- * on ties, like numpy), compared with the label.
+ * prediction is the argmax over each image's slice of the first output, or of
+ * the tensor named by --output (first maximum on ties, like numpy), compared
+ * with the label. Only the nodes that tensor needs are run
+ * (tdm_session_run_range), so scoring an early exit of a multi-exit model
+ * costs only the layers before that exit.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,7 +35,7 @@ static void eval_usage(FILE *f)
     fprintf(f,
             "usage: tandem eval MODEL.onnx --dataset mnist|fashion|cifar [--data PATH]\n"
             "                   [--scale S] [--mean a,b,c --std a,b,c] [--layout nchw|flat]\n"
-            "                   [--batch B] [--limit N] [--threads T] [--json]\n"
+            "                   [--batch B] [--limit N] [--threads T] [--output NAME] [--json]\n"
             "\n"
             "Runs MODEL over a labelled dataset and prints its top-1 accuracy.\n"
             "  --dataset D    mnist or fashion (idx files, 1x28x28) or cifar (csv, 3x32x32)\n"
@@ -46,6 +49,8 @@ static void eval_usage(FILE *f)
             "  --batch B      images per run for models with a symbolic batch (default 32)\n"
             "  --limit N      only the first N images\n"
             "  --threads T    worker threads (default 1)\n"
+            "  --output NAME  score this output (or any tensor) of the model, e.g. an early\n"
+            "                 exit; default: the first output\n"
             "  --json         print one JSON line instead of text\n");
 }
 
@@ -88,7 +93,7 @@ static void put_json_string(const char *s)
 
 int tdm_cmd_eval(int argc, char **argv)
 {
-    const char *model = NULL, *dataset = NULL, *data = NULL;
+    const char *model = NULL, *dataset = NULL, *data = NULL, *output = NULL;
     tdm_data_norm norm = {.scale = 255.0f};
     int n_mean = 0, n_std = 0;
     float mean[TDM_DATA_MAX_CHANNELS], stdv[TDM_DATA_MAX_CHANNELS];
@@ -108,7 +113,7 @@ int tdm_cmd_eval(int argc, char **argv)
         if (a[0] == '-' && a[1] == '-' && strcmp(a, "--dataset") && strcmp(a, "--data") &&
             strcmp(a, "--scale") && strcmp(a, "--mean") && strcmp(a, "--std") &&
             strcmp(a, "--layout") && strcmp(a, "--batch") && strcmp(a, "--limit") &&
-            strcmp(a, "--threads"))
+            strcmp(a, "--threads") && strcmp(a, "--output"))
             return tdm_cli_fail("eval", TDM_EXIT_USAGE, "unknown option '%s'", a);
         if (a[0] == '-') {
             if (i + 1 >= argc)
@@ -121,6 +126,8 @@ int tdm_cmd_eval(int argc, char **argv)
                 dataset = v;
             } else if (strcmp(a, "--data") == 0) {
                 data = v;
+            } else if (strcmp(a, "--output") == 0) {
+                output = v;
             } else if (strcmp(a, "--scale") == 0) {
                 float s;
                 if (parse_floats(v, &s, 1) != 1 || !(s > 0.0f))
@@ -276,12 +283,15 @@ int tdm_cmd_eval(int argc, char **argv)
     }
     const char *in_name = vi.name;
     int64_t correct = 0;
-    const int n_out = tdm_graph_num_outputs(g);
-    tdm_tensor *outs = calloc((size_t)n_out, sizeof *outs);
-    if (outs == NULL) {
-        rc = tdm_cli_fail("eval", TDM_EXIT_FAIL, "out of memory");
-        goto done;
+    tdm_value_info vo;
+    if (output == NULL) {
+        if (tdm_graph_output_info(g, 0, &vo) != TDM_OK) {
+            rc = tdm_cli_fail("eval", TDM_EXIT_FAIL, "%s: cannot describe output 0", model);
+            goto done;
+        }
+        output = vo.name;
     }
+    tdm_tensor out = {0};
     const uint64_t t0 = tdm_now_ns();
     for (int64_t start = 0; start < ds.n; start += batch) {
         int64_t nb = ds.n - start < batch ? ds.n - start : batch;
@@ -290,14 +300,15 @@ int tdm_cmd_eval(int argc, char **argv)
         if (nb < in.dims[0])
             memset((float *)in.data + nb * per, 0,
                    (size_t)((in.dims[0] - nb) * per) * sizeof(float));
-        tdm_status st = tdm_session_run(s, 1, &in_name, &in, outs, &err);
+        tdm_status st = tdm_session_run_range(s, 1, &in_name, &in, 1, &output, &out, &err);
         if (st == TDM_OK) {
-            const tdm_tensor *o = &outs[0];
+            const tdm_tensor *o = &out;
             int64_t total = tdm_tensor_numel(o);
             if (o->dtype != TDM_DTYPE_FLOAT32 || o->ndim < 1 || o->dims[0] != in.dims[0] ||
                 total / in.dims[0] < 1) {
                 char buf[128];
-                st = tdm_errf(&err, TDM_ERR_SHAPE, "output 0 is %s, want float32 [%lld, classes]",
+                st = tdm_errf(&err, TDM_ERR_SHAPE,
+                              "output '%s' is %s, want float32 [%lld, classes]", output,
                               tdm_tensor_shape_str(o, buf, sizeof buf), (long long)in.dims[0]);
             } else {
                 const int64_t k = total / in.dims[0];
@@ -311,21 +322,20 @@ int tdm_cmd_eval(int argc, char **argv)
                 }
             }
         }
-        for (int k = 0; k < n_out; k++)
-            tdm_tensor_free(&outs[k]);
+        tdm_tensor_free(&out);
         if (st != TDM_OK) {
-            free(outs);
             rc = tdm_cli_fail("eval", TDM_EXIT_FAIL, "%s: images %lld..%lld: %s", model,
                               (long long)start, (long long)(start + nb - 1), err.msg);
             goto done;
         }
     }
-    free(outs);
     const double secs = (double)(tdm_now_ns() - t0) / 1e9;
     const double acc = ds.n > 0 ? (double)correct / (double)ds.n : 0.0;
     if (json) {
         printf("{\"model\":");
         put_json_string(model);
+        printf(",\"output\":");
+        put_json_string(output);
         printf(",\"dataset\":\"%s\",\"accuracy\":%.6f,\"correct\":%lld,"
                "\"count\":%lld,\"batch\":%lld,\"threads\":%lld,\"seconds\":%.4f,"
                "\"images_per_s\":%.1f}\n",

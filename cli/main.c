@@ -10,10 +10,20 @@
 static const tdm_cli_command k_commands[] = {
     {"run", "run a model on .npy inputs, write .npy outputs", tdm_cmd_run},
     {"info", "describe a model: inputs, outputs, ops, parameters", tdm_cmd_info},
+    {"inspect", "list a model's cut points: tensors, bytes, FLOPs, latency", tdm_cmd_inspect},
+    {"split", "write a model's head and tail at a cut as two ONNX files", tdm_cmd_split},
     {"conformance", "run the ONNX backend node tests", tdm_cmd_conformance},
     {"eval", "accuracy of a classifier on MNIST, Fashion-MNIST or CIFAR", tdm_cmd_eval},
     {"tokenize", "WordPiece ids of JSON-lines texts (stdin -> stdout)", tdm_cmd_tokenize},
+    {"pull", "download a model from the Hugging Face hub, verified and resumable", tdm_cmd_pull},
+    {"models", "sync model versions from the gateway; rollback; active", tdm_cmd_models},
+    {"embed", "sentence embeddings of texts (args or JSON lines on stdin)", tdm_cmd_embed},
+    {"demo", "the whole system on loopback: gateway, link emulator, edge agent", tdm_cmd_demo},
+    {"edge", "run the edge agent with a local HTTP API", tdm_cmd_edge},
     {"linkemu", "TCP proxy that emulates delay, jitter, bandwidth and outages", tdm_cmd_linkemu},
+    {"exits", "fit, calibrate and evaluate early-exit heads", tdm_cmd_exits},
+    {"cascade", "edge model with a confidence threshold, cloud model for the rest", tdm_cmd_cascade},
+    {"serve", "cloud gateway: HTTP inference over a model registry", tdm_cmd_serve},
     {"version", "print the version", tdm_cmd_version},
 };
 

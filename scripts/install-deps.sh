@@ -48,7 +48,7 @@ fi
 pkgs=(build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
     libcmocka-dev libonnx-testdata libopenblas-dev libzstd-dev zlib1g-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libjwt-dev libssl-dev nginx-light wrk sqlite3 unicode-data
-    python3-onnx python3-numpy dataset-fashion-mnist time libyaml-dev)
+    python3-onnx python3-numpy dataset-fashion-mnist time libyaml-dev openssl libgnutls28-dev)
 # Node.js may come from elsewhere (NodeSource bundles npm): only ask Debian
 # for it when the commands are missing, or the two would conflict.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

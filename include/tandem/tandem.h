@@ -6,6 +6,7 @@
 
 #include "tandem/graph.h"
 #include "tandem/npy.h"
+#include "tandem/split.h"
 #include "tandem/status.h"
 #include "tandem/tensor.h"
 

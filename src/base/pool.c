@@ -1,35 +1,60 @@
 /*
  * Thread pool (see pool.h).
  *
- * One job at a time: the caller publishes (fn, arg, n, chunk) and bumps a
- * generation counter; workers that see the new generation take chunks from a
- * shared atomic cursor, then decrement `active`. Workers spin on the
- * generation for a short while (back-to-back loops of one inference run
- * arrive microseconds apart) and then sleep on a condition variable.
+ * One job at a time, cut into at most 4 x size chunks. The whole state a
+ * thread needs to take part is one 64-bit word, `claim`: the job's
+ * generation, its chunk count and the next unclaimed chunk. A thread claims
+ * a chunk with a compare-and-swap on that word, so a claim can only succeed
+ * for the job that is current at that instant, and the job's fields (fn,
+ * arg, n, chunk) stay valid until the claimed chunk is reported done.
+ *
+ * The caller publishes the job, works on it like any worker, and then waits
+ * only for chunks that someone else actually claimed (a `done` count equal
+ * to the chunk count). A worker that was descheduled or asleep and wakes up
+ * late finds nothing left to claim and costs the caller nothing: on a
+ * loaded machine the caller simply does all chunks itself, so two threads
+ * are never slower than one by more than a failed claim.
+ *
+ * Workers spin on the word for a short while (the loops of one inference
+ * run arrive microseconds apart) and then sleep on a condition variable;
+ * the caller signals only when a worker is actually asleep (`sleepers`,
+ * checked after publishing with sequentially consistent operations on both
+ * sides, so a wake-up cannot be lost).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "base/pool.h"
 
+#include <assert.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
 #include "base/clock.h"
 
-#define SPIN_NS 200000 /* spin 200 us before sleeping */
+#define SPIN_NS 200000   /* workers spin 200 us before sleeping */
+#define YIELD_SPINS 4096 /* the caller yields its core after this many idle polls */
+
+/* claim word: generation (20 bits) | chunk count (22 bits) | next chunk (22 bits) */
+#define CNT_BITS 22
+#define CNT_MASK ((UINT64_C(1) << CNT_BITS) - 1)
+#define GEN_MASK ((UINT64_C(1) << 20) - 1)
+#define W_GEN(w) ((w) >> (2 * CNT_BITS))
+#define W_TOTAL(w) (((w) >> CNT_BITS) & CNT_MASK)
+#define W_NEXT(w) ((w)&CNT_MASK)
 
 struct tdm_pool {
     int size;
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t cv_work;
-    pthread_cond_t cv_done;
-    atomic_uint_fast64_t gen;
-    atomic_int_fast64_t next;
-    atomic_int active;
+    atomic_uint_fast64_t claim;
+    atomic_int_fast64_t done; /* chunks of the current job finished */
+    atomic_int sleepers;      /* workers blocked (or about to block) on cv_work */
     atomic_bool stop;
-    /* the job, written before gen is bumped */
+    uint64_t gen; /* caller side only */
+    /* the job, written before claim is published, stable while it runs */
     int64_t n, chunk;
     tdm_task_fn fn;
     void *arg;
@@ -49,14 +74,21 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Claims and runs chunks of whatever job is current until none is left. */
 static void run_chunks(tdm_pool *p, int worker)
 {
     for (;;) {
-        int64_t b = atomic_fetch_add_explicit(&p->next, p->chunk, memory_order_relaxed);
-        if (b >= p->n)
-            break;
+        uint64_t w = atomic_load_explicit(&p->claim, memory_order_acquire);
+        do {
+            if (W_NEXT(w) >= W_TOTAL(w))
+                return;
+        } while (!atomic_compare_exchange_weak_explicit(&p->claim, &w, w + 1, memory_order_acq_rel,
+                                                        memory_order_acquire));
+        /* The job cannot end (nor its fields change) before this chunk is done. */
+        int64_t b = (int64_t)W_NEXT(w) * p->chunk;
         int64_t e = b + p->chunk < p->n ? b + p->chunk : p->n;
         p->fn(p->arg, b, e, worker);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
     }
 }
 
@@ -69,25 +101,22 @@ static void *worker_main(void *argp)
     for (;;) {
         uint64_t t0 = tdm_now_ns();
         unsigned spins = 0;
-        while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen &&
-               !atomic_load(&p->stop)) {
+        while (W_GEN(atomic_load_explicit(&p->claim, memory_order_acquire)) == seen &&
+               !atomic_load_explicit(&p->stop, memory_order_relaxed)) {
             cpu_relax();
             if (++spins % 1024 == 0 && tdm_now_ns() - t0 > SPIN_NS) {
                 pthread_mutex_lock(&p->mu);
-                while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
+                atomic_fetch_add(&p->sleepers, 1);
+                while (W_GEN(atomic_load(&p->claim)) == seen && !atomic_load(&p->stop))
                     pthread_cond_wait(&p->cv_work, &p->mu);
+                atomic_fetch_sub(&p->sleepers, 1);
                 pthread_mutex_unlock(&p->mu);
             }
         }
         if (atomic_load(&p->stop))
             return NULL;
-        seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+        seen = W_GEN(atomic_load_explicit(&p->claim, memory_order_acquire));
         run_chunks(p, wa.id);
-        if (atomic_fetch_sub_explicit(&p->active, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_broadcast(&p->cv_done);
-            pthread_mutex_unlock(&p->mu);
-        }
     }
 }
 
@@ -104,14 +133,14 @@ tdm_status tdm_pool_create(int threads, tdm_pool **out, tdm_err *err)
     p->size = threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_work, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
-    atomic_init(&p->gen, 0);
-    atomic_init(&p->next, 0);
-    atomic_init(&p->active, 0);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, false);
     if (threads > 1) {
         p->threads = calloc((size_t)threads - 1, sizeof *p->threads);
         if (p->threads == NULL) {
+            p->size = 1;
             tdm_pool_free(p);
             return tdm_errf(err, TDM_ERR_NOMEM, "out of memory creating thread pool");
         }
@@ -149,7 +178,6 @@ void tdm_pool_free(tdm_pool *p)
     free(p->threads);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv_work);
-    pthread_cond_destroy(&p->cv_done);
     free(p);
 }
 
@@ -172,27 +200,31 @@ void tdm_pool_for(tdm_pool *p, int64_t n, int64_t grain, tdm_task_fn fn, void *a
     int64_t chunk = (n + (int64_t)p->size * 4 - 1) / ((int64_t)p->size * 4);
     if (chunk < grain)
         chunk = grain;
+    int64_t total = (n + chunk - 1) / chunk;
+    assert(total >= 1 && (uint64_t)total <= CNT_MASK);
     p->n = n;
     p->chunk = chunk;
     p->fn = fn;
     p->arg = arg;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->active, p->size - 1, memory_order_relaxed);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-    pthread_cond_broadcast(&p->cv_work);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    /* A generation reused after 2^20 jobs can at worst make a worker that
+     * slept through all of them skip one job, which the caller then runs. */
+    p->gen = (p->gen + 1) & GEN_MASK;
+    if (p->gen == 0)
+        p->gen = 1;
+    atomic_store(&p->claim, p->gen << (2 * CNT_BITS) | (uint64_t)total << CNT_BITS);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv_work);
+        pthread_mutex_unlock(&p->mu);
+    }
     run_chunks(p, 0);
-    uint64_t t0 = tdm_now_ns();
+    /* Everything is claimed; wait for the chunks other threads are running. */
     unsigned spins = 0;
-    while (atomic_load_explicit(&p->active, memory_order_acquire) > 0) {
-        cpu_relax();
-        if (++spins % 1024 == 0 && tdm_now_ns() - t0 > SPIN_NS) {
-            pthread_mutex_lock(&p->mu);
-            while (atomic_load(&p->active) > 0)
-                pthread_cond_wait(&p->cv_done, &p->mu);
-            pthread_mutex_unlock(&p->mu);
-            break;
-        }
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < total) {
+        if (++spins < YIELD_SPINS)
+            cpu_relax();
+        else
+            sched_yield();
     }
 }

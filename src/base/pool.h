@@ -2,10 +2,13 @@
  * A fixed-size thread pool for data-parallel loops.
  *
  * The only primitive is tdm_pool_for: split [0, n) into chunks and run them
- * on the workers and the calling thread, returning when all are done. Workers
- * spin briefly before sleeping, because an inference run issues thousands of
- * short loops back to back and a futex wake per loop would dominate small
- * models. A NULL pool, or a pool of one, runs the loop inline.
+ * on the workers and the calling thread, returning when all are done. Chunks
+ * are claimed, so the caller waits only for chunks another thread actually
+ * took: a worker that is asleep or descheduled (a loaded machine) costs
+ * nothing, and the caller runs its share. Workers spin briefly before
+ * sleeping, because an inference run issues thousands of short loops back
+ * to back and a futex wake per loop would dominate small models. A NULL
+ * pool, or a pool of one, runs the loop inline.
  */
 #ifndef TANDEM_BASE_POOL_H
 #define TANDEM_BASE_POOL_H

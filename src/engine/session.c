@@ -7,7 +7,10 @@
  *
  *   - nodes whose inputs are all known values (initializers, or tensors that
  *     depend only on input shapes: Shape -> Gather -> Concat chains) are
- *     evaluated once, at plan time, and skipped on every later run;
+ *     evaluated once, at plan time, and skipped on every later run; Shape
+ *     and Size count as known as soon as their input's shape is, so an
+ *     exported transformer's Range/Reshape chains stay static rather than
+ *     making the whole encoder dynamic (heap tensors on every run);
  *   - every other node gets its output shapes inferred; the tensors whose
  *     shapes are known share one arena, with offsets assigned by lifetime
  *     (greedy by size: a tensor goes at the lowest offset that no tensor
@@ -61,7 +64,8 @@ typedef struct plan {
 struct tdm_session {
     const tdm_graph *g;
     tdm_pool *pool;
-    void **state; /* per node, from prepare */
+    const tdm_op **ops; /* per node, looked up once (the registry is a linear scan) */
+    void **state;       /* per node, from prepare */
     tdm_scratch scratch;
     plan *plans[PLAN_CACHE];
     uint64_t clock;
@@ -97,9 +101,16 @@ static tdm_status node_ctx(tdm_session *s, int32_t ni, tdm_tensor *vals, node_io
     return TDM_OK;
 }
 
-static const tdm_op *node_op(const tdm_node *n)
+static const tdm_op *node_op(const tdm_session *s, int32_t ni)
 {
-    return tdm_op_find(n->domain, n->op_type);
+    return s->ops[ni];
+}
+
+/* Shape and Size read only dims: with the input's shape known they fold. */
+static bool shape_only_op(const tdm_node *n)
+{
+    return (n->domain[0] == '\0' || strcmp(n->domain, "ai.onnx") == 0) &&
+           (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0);
 }
 
 /* ---- session ------------------------------------------------------------- */
@@ -115,7 +126,8 @@ tdm_status tdm_session_create(const tdm_graph *g, const tdm_session_options *opt
         return tdm_errf(err, TDM_ERR_NOMEM, "out of memory creating session");
     s->g = g;
     s->state = calloc((size_t)g->n_nodes + 1, sizeof *s->state);
-    if (s->state == NULL) {
+    s->ops = calloc((size_t)g->n_nodes + 1, sizeof *s->ops);
+    if (s->state == NULL || s->ops == NULL) {
         tdm_session_free(s);
         return tdm_errf(err, TDM_ERR_NOMEM, "out of memory creating session");
     }
@@ -145,7 +157,8 @@ tdm_status tdm_session_create(const tdm_graph *g, const tdm_session_options *opt
     }
     for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
         const tdm_node *n = &g->nodes[i];
-        const tdm_op *op = node_op(n);
+        const tdm_op *op = tdm_op_find(n->domain, n->op_type);
+        s->ops[i] = op;
         if (op == NULL) {
             st = tdm_errf(err, TDM_ERR_UNSUPPORTED,
                           "node %d '%s': op %s%s%s (opset %d) is not supported", i, n->name,
@@ -181,12 +194,13 @@ void tdm_session_free(tdm_session *s)
         for (int32_t i = 0; i < s->g->n_nodes; i++) {
             if (s->state[i] == NULL)
                 continue;
-            const tdm_op *op = node_op(&s->g->nodes[i]);
+            const tdm_op *op = s->ops != NULL ? s->ops[i] : NULL;
             if (op != NULL && op->release != NULL)
                 op->release(s->state[i]);
         }
     }
     free(s->state);
+    free(s->ops);
     tdm_aligned_free(s->scratch.p);
     tdm_pool_free(s->pool);
     free(s);
@@ -290,7 +304,7 @@ static size_t assign_offsets(slot *sl, int32_t n)
 static tdm_status fold_node(tdm_session *s, plan *p, int32_t ni, tdm_err *err)
 {
     const tdm_node *n = &s->g->nodes[ni];
-    const tdm_op *op = node_op(n);
+    const tdm_op *op = node_op(s, ni);
     node_io io;
     tdm_op_ctx ctx;
     tdm_status st = node_ctx(s, ni, p->vals, &io, &ctx, err);
@@ -398,6 +412,13 @@ static tdm_status build_plan(tdm_session *s, int n_from, const int32_t *from_ids
             if (kd == V_DYNAMIC)
                 shapes_known = false;
         }
+        /* Shape/Size of a tensor whose shape the plan knows is a constant of
+         * the plan (plans are per input shape): folding it keeps the
+         * Shape -> Gather -> Range/Reshape chains of exported transformers
+         * static, instead of making everything downstream dynamic. */
+        if (!all_known && shapes_known && n->n_in >= 1 && n->in[0] >= 0 && shape_only_op(n) &&
+            p->kind[n->in[0]] != V_UNUSED && p->vals[n->in[0]].ndim >= 0)
+            all_known = true;
         if (all_known) {
             st = fold_node(s, p, ni, err);
             if (st != TDM_OK)
@@ -411,7 +432,7 @@ static tdm_status build_plan(tdm_session *s, int n_from, const int32_t *from_ids
             tdm_op_ctx ctx;
             st = node_ctx(s, ni, p->vals, &io, &ctx, err);
             if (st == TDM_OK)
-                st = node_op(n)->infer(&ctx);
+                st = node_op(s, ni)->infer(&ctx);
             if (st == TDM_ERR_NEEDS_VALUE) {
                 shapes_known = false;
                 st = TDM_OK;
@@ -522,7 +543,7 @@ static tdm_status execute(tdm_session *s, plan *p, const tdm_tensor *from, tdm_e
     for (pos = 0; pos < p->n_exec && st == TDM_OK; pos++) {
         int32_t ni = p->exec[pos];
         const tdm_node *n = &g->nodes[ni];
-        const tdm_op *op = node_op(n);
+        const tdm_op *op = node_op(s, ni);
         node_io io;
         tdm_op_ctx ctx;
         st = node_ctx(s, ni, p->vals, &io, &ctx, err);

@@ -23,6 +23,7 @@
 #include "engine/onnx/onnx.h"
 #include "tandem/graph.h"
 #include "tandem/npy.h"
+#include "engine/safetensors.h"
 
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -72,6 +73,16 @@ static void feed(const uint8_t *b, size_t n, int *loaded)
         (*loaded)++;
     } else {
         assert_null(t.data);
+    }
+    /* the safetensors reader: whatever opens must be readable entry by entry */
+    tdm_safetensors *sf = NULL;
+    if (tdm_safetensors_open_buffer(b, n, NULL, &sf, &e) == TDM_OK) {
+        for (int i = 0; i < tdm_safetensors_count(sf); i++)
+            if (tdm_safetensors_get(sf, tdm_safetensors_info(sf, i)->name, &t, &e) == TDM_OK)
+                tdm_tensor_free(&t);
+        tdm_safetensors_free(sf);
+    } else {
+        assert_null(sf);
     }
 }
 

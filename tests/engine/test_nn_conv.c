@@ -1273,6 +1273,107 @@ static void test_conv_bias_and_unknown(void **state)
     tdm_node_clear(&node);
 }
 
+/* ---- the per-node plan cache ---------------------------------------------------------- */
+
+/* One prepared Conv state run on alternating input shapes (and a weight of
+ * another shape): each run must plan for its own shapes, never reuse the
+ * previous run's plan. */
+static void test_conv_plan_cache_shapes(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        {"cache a",
+         2,
+         1,
+         4,
+         6,
+         1,
+         {8, 8},
+         {3, 3},
+         {1, 1},
+         {0},
+         {1, 1, 1, 1},
+         NULL,
+         true,
+         "Relu",
+         0,
+         0},
+        {"cache b",
+         2,
+         2,
+         4,
+         6,
+         1,
+         {5, 9},
+         {3, 3},
+         {1, 1},
+         {0},
+         {1, 1, 1, 1},
+         NULL,
+         true,
+         "Relu",
+         0,
+         0},
+        {"cache c",
+         2,
+         1,
+         4,
+         3,
+         1,
+         {8, 8},
+         {3, 3},
+         {1, 1},
+         {0},
+         {1, 1, 1, 1},
+         NULL,
+         true,
+         "Relu",
+         0,
+         0},
+    };
+    const tdm_op *op = tdm_op_find("", "Conv");
+    assert_non_null(op);
+    assert_non_null(op->prepare);
+    tdm_node node;
+    conv_node(&cases[0], &node);
+    tdm_err err = {{0}};
+    tdm_scratch scratch = {NULL, 0};
+    tdm_op_ctx pctx = {&node, 0, NULL, 0, NULL, NULL, NULL, &scratch, &err};
+    assert_int_equal(op->prepare(&pctx), TDM_OK);
+    const int order[] = {0, 0, 1, 0, 2, 2, 1, 0};
+    for (size_t round = 0; round < sizeof order / sizeof order[0]; round++) {
+        const conv_case *cc = &cases[order[round]];
+        geo g;
+        conv_geometry(cc, &g);
+        int64_t xd[4] = {cc->n, cc->c, cc->in[0], cc->in[1]};
+        int64_t wd[4] = {cc->m, cc->c, cc->k[0], cc->k[1]}, bd[1] = {cc->m};
+        tdm_tensor x, w, b, y;
+        make_rand(&x, 4, xd);
+        make_rand(&w, 4, wd);
+        make_rand(&b, 1, bd);
+        memset(&y, 0, sizeof y);
+        const tdm_tensor *ins[3] = {&x, &w, &b};
+        tdm_tensor *outs[1] = {&y};
+        tdm_op_ctx ctx = {&node, 3, ins, 1, outs, pctx.state, NULL, &scratch, &err};
+        assert_int_equal(op->infer(&ctx), TDM_OK);
+        assert_int_equal(tdm_tensor_alloc(&y, &err), TDM_OK);
+        if (op->run(&ctx) != TDM_OK)
+            fail_msg("%s: %s", cc->name, err.msg);
+        int64_t n = 0;
+        double *want = conv_reference(cc, &g, x.data, w.data, b.data, &n);
+        assert_int_equal(n, tdm_tensor_numel(&y));
+        expect_close(y.data, want, n, cc->name);
+        free(want);
+        tdm_tensor_free(&y);
+        tdm_tensor_free(&x);
+        tdm_tensor_free(&w);
+        tdm_tensor_free(&b);
+    }
+    op->release(pctx.state);
+    tdm_aligned_free(scratch.p);
+    tdm_node_clear(&node);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1283,6 +1384,7 @@ int main(void)
         cmocka_unit_test(test_conv_transpose_onnx_example),
         cmocka_unit_test(test_conv_errors),
         cmocka_unit_test(test_conv_bias_and_unknown),
+        cmocka_unit_test(test_conv_plan_cache_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

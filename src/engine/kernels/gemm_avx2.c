@@ -101,6 +101,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
     const bool accum = p->mode == TDM_GEMM_ACCUM, use_beta = !accum && p->beta != 0.0f;
     const float *bc = p->last ? p->bias_col : NULL;
     const float *br = p->last ? p->bias_row : NULL;
+    const bool relu = p->last && p->act == TDM_ACT_RELU; /* on the store, as in act_avx2 */
 #pragma GCC unroll 6
     for (int i = 0; i < mr; i++) {
         float *c = p->c + (i0 + i) * p->ldc;
@@ -117,10 +118,12 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
                 v = _mm256_add_ps(v, load_vec(bc + 8 * j, j, nv, full, last));
             if (br != NULL)
                 v = _mm256_add_ps(v, _mm256_set1_ps(br[i0 + i]));
+            if (relu)
+                v = _mm256_max_ps(v, _mm256_setzero_ps());
             store_vec(c + 8 * j, v, j, nv, full, last);
         }
     }
-    if (p->last && p->act != TDM_ACT_NONE) {
+    if (p->last && p->act != TDM_ACT_NONE && !relu) {
         for (int i = 0; i < mr; i++)
             act_avx2(p->c + (i0 + i) * p->ldc, p->n, p->act, p->act_alpha, p->act_beta);
     }

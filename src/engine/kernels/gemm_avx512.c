@@ -119,6 +119,9 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
     const bool accum = p->mode == TDM_GEMM_ACCUM, use_beta = !accum && p->beta != 0.0f;
     const float *bc = p->last ? p->bias_col : NULL;
     const float *br = p->last ? p->bias_row : NULL;
+    /* ReLU rides on the store (max with 0 maps NaN to 0, as the scalar form
+     * does); other activations run over the stored tile below. */
+    const bool relu = p->last && p->act == TDM_ACT_RELU;
     __m512 bcv[NV];
     if (bc != NULL) {
 #pragma GCC unroll 3
@@ -142,13 +145,15 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
                 v = _mm512_add_ps(v, bcv[j]);
             if (br != NULL)
                 v = _mm512_add_ps(v, rb);
+            if (relu)
+                v = _mm512_max_ps(v, _mm512_setzero_ps());
             if (j == nv - 1)
                 _mm512_mask_storeu_ps(c + 16 * j, last, v);
             else
                 _mm512_storeu_ps(c + 16 * j, v);
         }
     }
-    if (p->last && p->act != TDM_ACT_NONE) {
+    if (p->last && p->act != TDM_ACT_NONE && !relu) {
         int64_t n = p->n;
         for (int i = 0; i < mr; i++)
             act_avx512(p->c + (i0 + i) * p->ldc, n, p->act, p->act_alpha, p->act_beta);

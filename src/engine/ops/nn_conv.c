@@ -15,7 +15,13 @@
  *    B matrix [Cin/group, H*W], so Y = W * X with no copy at all.
  *  - everything else: im2col + GEMM with W as A (M = Cout/group, K =
  *    Cin/group * kernel volume, N = output pixels), bias per row and the
- *    activation in the GEMM epilogue.
+ *    activation in the GEMM epilogue. A 2-D im2col goes through a staging
+ *    block (the input rows a tile needs, zero-padded and split by phase
+ *    once), so that each column-matrix row is a few contiguous copies with
+ *    no bounds tests and no divisions: on small maps (CIFAR-sized ResNets)
+ *    the plain im2col, not the GEMM, was two thirds of a run.
+ *  - one input channel feeding many outputs (group 1, a first layer on grey
+ *    images) is also im2col + GEMM (K = kernel volume), not depthwise.
  *
  * The column matrix is never built whole: output pixels are cut into tiles
  * whose column block (K x tile floats) stays around L2 size, so a big layer
@@ -33,6 +39,7 @@
  * specialised.
  */
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -266,42 +273,252 @@ static void im2col(const conv_plan *p, const float *x, float *col, int64_t ldcol
                    int64_t n1, int64_t r0, int64_t r1)
 {
     const tdm_spatial *g = &p->g;
-    int64_t kw = g->k[2], khw = g->k[1] * kw;
+    int64_t kw = g->k[2], khw = g->k[1] * kw, sw = g->s[2];
     int64_t oh_n = g->out[1], ow_n = g->out[2], ohw = oh_n * ow_n;
+    /* Position of pixel n0 and of row r0; both then advance without
+     * divisions: on a small feature map (8 x 8) a row is a few short runs
+     * and a handful of 64-bit divisions per row cost more than the copy. */
+    int64_t od0 = n0 / ohw, oh0 = (n0 / ow_n) % oh_n, ow00 = n0 % ow_n;
+    int64_t c = r0 / p->kvol, t0 = r0 % p->kvol;
+    int64_t kd = t0 / khw, kh = (t0 / kw) % g->k[1], kx = t0 % kw;
+    /* Valid output range along W per kernel column (tdm_sp_range divides). */
+    enum { KX_CACHE = 16 };
+    int64_t lo_c[KX_CACHE], hi_c[KX_CACHE];
+    for (int64_t i = 0; i < kw && i < KX_CACHE; i++)
+        tdm_sp_range(ow_n, g->in[2], sw, i * g->d[2] - g->pb[2], &lo_c[i], &hi_c[i]);
     for (int64_t r = r0; r < r1; r++) {
-        int64_t c = r / p->kvol, t = r % p->kvol;
-        int64_t kd = t / khw, kh = (t / kw) % g->k[1], kx = t % kw;
         int64_t shift_w = kx * g->d[2] - g->pb[2];
         int64_t lo, hi;
-        tdm_sp_range(ow_n, g->in[2], g->s[2], shift_w, &lo, &hi);
+        if (kx < KX_CACHE) {
+            lo = lo_c[kx];
+            hi = hi_c[kx];
+        } else {
+            tdm_sp_range(ow_n, g->in[2], sw, shift_w, &lo, &hi);
+        }
         const float *xc = x + c * p->in_vol;
-        float *dst = col + r * ldcol;
+        float *o = col + r * ldcol;
+        int64_t od = od0, oh = oh0, ow0 = ow00;
+        int64_t ih_base = -g->pb[1] + kh * g->d[1], id_base = -g->pb[0] + kd * g->d[0];
         for (int64_t q = n0; q < n1;) {
-            int64_t od = q / ohw, oh = (q / ow_n) % oh_n, ow0 = q % ow_n;
             int64_t run = ow_n - ow0 < n1 - q ? ow_n - ow0 : n1 - q;
-            int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
-            int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
-            float *o = dst + (q - n0);
-            q += run;
+            int64_t id = od * g->s[0] + id_base;
+            int64_t ih = oh * g->s[1] + ih_base;
             if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) {
-                memset(o, 0, sizeof *o * (size_t)run);
+                for (int64_t k = 0; k < run; k++)
+                    o[k] = 0.f;
+            } else {
+                const float *src = xc + (id * g->in[1] + ih) * g->in[2] + shift_w;
+                int64_t a = lo > ow0 ? lo : ow0, b = hi < ow0 + run ? hi : ow0 + run;
+                if (b < a)
+                    b = a;
+                float *restrict d = o - ow0;
+                /* The padding edges are a few elements: plain loops beat memset calls. */
+                for (int64_t ow = ow0; ow < a; ow++)
+                    d[ow] = 0.f;
+                if (sw == 1) {
+                    if (b - a >= 32)
+                        memcpy(d + a, src + a, sizeof *d * (size_t)(b - a));
+                    else
+                        for (int64_t ow = a; ow < b; ow++)
+                            d[ow] = src[ow];
+                } else {
+                    for (int64_t ow = a; ow < b; ow++)
+                        d[ow] = src[ow * sw];
+                }
+                for (int64_t ow = b; ow < ow0 + run; ow++)
+                    d[ow] = 0.f;
+            }
+            o += run;
+            q += run;
+            ow0 = 0;
+            if (++oh == oh_n) {
+                oh = 0;
+                od++;
+            }
+        }
+        if (++kx == kw) {
+            kx = 0;
+            if (++kh == g->k[1]) {
+                kh = 0;
+                if (++kd == g->k[0]) {
+                    kd = 0;
+                    c++;
+                }
+            }
+        }
+    }
+}
+
+/*
+ * 2-D fast path. The input rows a tile needs are first copied once into a
+ * staging block, zero-padded and split by phase along W (tdm_sp_split_row),
+ * rows outside the image as zero rows. Every (row of the column matrix,
+ * output row) pair is then one contiguous, branch-free copy of up to a
+ * whole output row, whatever the padding and stride: on small feature maps
+ * (8 x 8 at 32 channels: runs of 8 floats) the generic loop above spends
+ * most of its time deciding where each run starts and which part is
+ * padding, and this costs a fraction of it.
+ */
+typedef struct stage_geom {
+    int64_t oh_a, rows; /* first output row of the tile; staged input rows */
+    int64_t ph;         /* floats per phase of a staged row */
+    int64_t row_len;    /* sw * ph: floats per staged row */
+} stage_geom;
+
+static bool stage_ok(const conv_plan *p)
+{
+    const tdm_spatial *g = &p->g;
+    return g->in[0] == 1 && g->k[0] == 1 && g->out[0] == 1 && g->pb[0] == 0 && g->pe[0] == 0;
+}
+
+static void stage_geometry(const conv_plan *p, int64_t n0, int64_t n1, stage_geom *sg)
+{
+    const tdm_spatial *g = &p->g;
+    int64_t ow_n = g->out[2], oh_b = (n1 - 1) / ow_n;
+    sg->oh_a = n0 / ow_n;
+    sg->rows = (oh_b - sg->oh_a) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+    sg->ph = ow_n + (g->k[2] - 1) * g->d[2] / g->s[2];
+    sg->row_len = g->s[2] * sg->ph;
+}
+
+/* Staging floats for any tile of `tile` pixels (rows spanned <= tile / ow + 2). */
+static int64_t stage_floats(const conv_plan *p, int64_t tile)
+{
+    const tdm_spatial *g = &p->g;
+    int64_t span = tile / g->out[2] + 2;
+    if (span > g->out[1])
+        span = g->out[1];
+    int64_t rows = (span - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+    int64_t ph = g->out[2] + (g->k[2] - 1) * g->d[2] / g->s[2];
+    return p->cg * rows * g->s[2] * ph;
+}
+
+/* Copies n floats; the common output widths become fixed-size moves. */
+static inline void copy_run(float *restrict d, const float *restrict s, int64_t n)
+{
+    switch (n) {
+    case 4: memcpy(d, s, 4 * sizeof *d); break;
+    case 8: memcpy(d, s, 8 * sizeof *d); break;
+    case 16: memcpy(d, s, 16 * sizeof *d); break;
+    default:
+        for (int64_t k = 0; k < n; k++)
+            d[k] = s[k];
+    }
+}
+
+/* `rows` whole output rows of W floats, source rows `step` apart. */
+#define FULL_ROWS(W)                   \
+    for (int64_t i = 0; i < rows; i++) \
+    memcpy(o + i * (W), src + i * step, (W) * sizeof *o)
+
+static inline void copy_rows(float *restrict o, const float *restrict src, int64_t rows, int64_t w,
+                             int64_t step)
+{
+    switch (w) {
+    case 4: FULL_ROWS(4); break;
+    case 8: FULL_ROWS(8); break;
+    case 16: FULL_ROWS(16); break;
+    default:
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t k = 0; k < w; k++)
+                o[i * w + k] = src[i * step + k];
+    }
+}
+#undef FULL_ROWS
+
+/* Zeroes n floats; padding is one or two, where a memset call would dominate. */
+static inline void zero_run(float *d, int64_t n)
+{
+    switch (n) {
+    case 0: break;
+    case 1: d[0] = 0.f; break;
+    case 2: d[0] = d[1] = 0.f; break;
+    case 3: d[0] = d[1] = d[2] = 0.f; break;
+    default: memset(d, 0, sizeof *d * (size_t)n);
+    }
+}
+
+static void stage_rows(const conv_plan *p, const float *x, const stage_geom *sg, float *stage,
+                       int64_t c0, int64_t c1)
+{
+    const tdm_spatial *g = &p->g;
+    int64_t iy0 = sg->oh_a * g->s[1] - g->pb[1];
+    int64_t w = g->in[2], pb = g->pb[2], sw = g->s[2], ph = sg->ph;
+    /* Per phase, the positions that read inside the row: the same for every
+     * row, so computed once here (tdm_sp_range divides). */
+    enum { PHASES = 8 };
+    int64_t lo[PHASES], hi[PHASES];
+    bool direct = sw <= PHASES;
+    for (int64_t q = 0; q < sw && direct; q++)
+        tdm_sp_range(ph, w, sw, q - pb, &lo[q], &hi[q]);
+    for (int64_t c = c0; c < c1; c++) {
+        const float *xc = x + c * p->in_vol;
+        for (int64_t i = 0; i < sg->rows; i++) {
+            float *restrict d = stage + (c * sg->rows + i) * sg->row_len;
+            int64_t iy = iy0 + i;
+            if (iy < 0 || iy >= g->in[1]) {
+                memset(d, 0, sizeof *d * (size_t)sg->row_len);
                 continue;
             }
-            const float *src = xc + (id * g->in[1] + ih) * g->in[2];
-            int64_t a = lo > ow0 ? lo : ow0, b = hi < ow0 + run ? hi : ow0 + run;
-            if (b < a)
-                b = a;
-            /* The padding edges are a few elements: plain loops beat memset calls. */
-            for (int64_t ow = ow0; ow < a; ow++)
-                o[ow - ow0] = 0.f;
-            if (g->s[2] == 1) {
-                memcpy(o + (a - ow0), src + a + shift_w, sizeof *o * (size_t)(b - a));
-            } else {
-                for (int64_t ow = a; ow < b; ow++)
-                    o[ow - ow0] = src[ow * g->s[2] + shift_w];
+            const float *restrict src = xc + iy * w;
+            if (!direct) {
+                tdm_sp_split_row(src, w, pb, sw, ph, 0.f, d);
+                continue;
             }
-            for (int64_t ow = b; ow < ow0 + run; ow++)
-                o[ow - ow0] = 0.f;
+            for (int64_t q = 0; q < sw; q++, d += ph) {
+                zero_run(d, lo[q]);
+                const float *sq = src + q - pb; /* d[k] = sq[k * sw] */
+                if (sw == 1)
+                    copy_run(d + lo[q], sq + lo[q], hi[q] - lo[q]);
+                else if (sw == 2) /* a constant stride: vectorised with shuffles */
+                    for (int64_t k = lo[q]; k < hi[q]; k++)
+                        d[k] = sq[2 * k];
+                else
+                    for (int64_t k = lo[q]; k < hi[q]; k++)
+                        d[k] = sq[k * sw];
+                zero_run(d + hi[q], ph - hi[q]);
+            }
+        }
+    }
+}
+
+static void gather_rows(const conv_plan *p, const stage_geom *sg, const float *stage, float *col,
+                        int64_t ldcol, int64_t n0, int64_t n1, int64_t r0, int64_t r1)
+{
+    const tdm_spatial *g = &p->g;
+    int64_t kw = g->k[2], ow_n = g->out[2], sw = g->s[2];
+    int64_t c = r0 / p->kvol, t0 = r0 % p->kvol;
+    int64_t kh = t0 / kw, kx = t0 % kw;
+    int64_t oh_step = g->s[1] * sg->row_len;
+    /* The tile: a partial first output row, whole rows, a partial last one. */
+    int64_t ow0 = n0 % ow_n;
+    int64_t head = ow0 == 0 ? 0 : (ow_n - ow0 < n1 - n0 ? ow_n - ow0 : n1 - n0);
+    int64_t full = (n1 - n0 - head) / ow_n, tail = n1 - n0 - head - full * ow_n;
+    /* Offset of each kernel column's tap in a staged row (divisions once). */
+    enum { KX_CACHE = 16 };
+    int64_t tap_c[KX_CACHE];
+    for (int64_t i = 0; i < kw && i < KX_CACHE; i++)
+        tap_c[i] = (i * g->d[2] % sw) * sg->ph + i * g->d[2] / sw;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t tap_off =
+            kx < KX_CACHE ? tap_c[kx] : (kx * g->d[2] % sw) * sg->ph + kx * g->d[2] / sw;
+        const float *base = stage + (c * sg->rows + kh * g->d[1]) * sg->row_len + tap_off;
+        float *o = col + r * ldcol;
+        const float *src = base + ow0;
+        if (head > 0) {
+            copy_run(o, src, head);
+            o += head;
+            src = base + oh_step;
+        }
+        copy_rows(o, src, full, ow_n, oh_step);
+        if (tail > 0)
+            copy_run(o + full * ow_n, src + full * oh_step, tail);
+        if (++kx == kw) {
+            kx = 0;
+            if (++kh == g->k[1]) {
+                kh = 0;
+                c++;
+            }
         }
     }
 }
@@ -314,17 +531,25 @@ typedef struct gemm_conv_job {
     int64_t tile, ntiles;
     float *buf;      /* one K x tile column block per worker */
     int64_t buf_len; /* floats per worker */
+    int64_t col_len; /* floats of the column block at the start of a worker's buf */
+    bool staged;     /* 2-D: im2col through a staging block after the column block */
     tdm_pool *inner; /* pool for the GEMM/im2col of one task, NULL when tasks run in parallel */
     /* im2col parallel over rows (inner mode only) */
     const float *ic_x;
     int64_t ic_n0, ic_n1;
+    const float *ic_stage;
+    stage_geom ic_sg;
 } gemm_conv_job;
 
 static void im2col_task(void *arg, int64_t r0, int64_t r1, int worker)
 {
     const gemm_conv_job *j = arg;
     (void)worker;
-    im2col(j->p, j->ic_x, j->buf, j->ic_n1 - j->ic_n0, j->ic_n0, j->ic_n1, r0, r1);
+    if (j->staged)
+        gather_rows(j->p, &j->ic_sg, j->ic_stage, j->buf, j->ic_n1 - j->ic_n0, j->ic_n0, j->ic_n1,
+                    r0, r1);
+    else
+        im2col(j->p, j->ic_x, j->buf, j->ic_n1 - j->ic_n0, j->ic_n0, j->ic_n1, r0, r1);
 }
 
 /* One (image, group, tile) task; `buf` is this worker's column block. */
@@ -341,12 +566,23 @@ static void conv_gemm_one(gemm_conv_job *j, int64_t task, float *buf)
         bmat = xg + n0;
         ldb = p->in_vol;
     } else {
+        stage_geom sg;
+        float *stage = buf + j->col_len;
+        if (j->staged) {
+            stage_geometry(p, n0, n1, &sg);
+            stage_rows(p, xg, &sg, stage, 0, p->cg);
+        }
         if (j->inner != NULL && tdm_pool_size(j->inner) > 1) {
             j->ic_x = xg;
             j->ic_n0 = n0;
             j->ic_n1 = n1;
+            j->ic_stage = stage;
+            if (j->staged)
+                j->ic_sg = sg;
             int64_t grain = 4096 / (n1 - n0) + 1;
             tdm_pool_for(j->inner, p->k, grain, im2col_task, j);
+        } else if (j->staged) {
+            gather_rows(p, &sg, stage, buf, n1 - n0, n0, n1, 0, p->k);
         } else {
             im2col(p, xg, buf, n1 - n0, n0, n1, 0, p->k);
         }
@@ -412,13 +648,17 @@ static tdm_status conv_gemm(tdm_op_ctx *ctx, const conv_plan *p, const float *x,
     if (!j.pointwise) {
         size_t per, total;
         int slots = outer ? threads : 1;
+        j.staged = stage_ok(p);
+        size_t stage = j.staged ? (size_t)stage_floats(p, j.tile) : 0;
         if (tdm_mul_overflow((size_t)p->k, (size_t)j.tile, &per) ||
+            tdm_add_overflow((per + 15) / 16 * 16, stage, &per) ||
             tdm_mul_overflow(per, sizeof(float) * (size_t)slots, &total))
             return tdm_op_fail(ctx, TDM_ERR_NOMEM, "im2col workspace size overflows");
         j.buf = tdm_op_scratch(ctx, total);
         if (j.buf == NULL)
             return tdm_op_fail(ctx, TDM_ERR_NOMEM, "out of memory for a %zu-byte workspace", total);
         j.buf_len = (int64_t)per;
+        j.col_len = (p->k * j.tile + 15) / 16 * 16;
     }
     if (outer) {
         j.inner = NULL;
@@ -443,10 +683,76 @@ static void conv_empty(const conv_plan *p, const float *bias, float *y)
         }
 }
 
+/*
+ * The plan of the last run, per node (ctx->state): conv_setup reads a dozen
+ * attributes by name, which on a small network (resnet_4b at batch 1: 11
+ * convolutions of 20-60 us) is a visible share of a run. Keyed on every
+ * input's dtype and shape, so a new shape plans again.
+ */
+typedef struct conv_key {
+    int n;
+    int ndim[3];
+    tdm_dtype dtype[3];
+    int64_t dims[3][TDM_MAX_DIMS];
+} conv_key;
+
+typedef struct conv_cache {
+    bool valid;
+    conv_key key;
+    conv_plan plan;
+} conv_cache;
+
+static void conv_key_of(const tdm_op_ctx *ctx, conv_key *k)
+{
+    memset(k, 0, sizeof *k);
+    k->n = ctx->n_in < 3 ? ctx->n_in : 3;
+    for (int i = 0; i < k->n; i++) {
+        const tdm_tensor *t = ctx->in[i];
+        if (t == NULL) {
+            k->ndim[i] = -2;
+            continue;
+        }
+        k->ndim[i] = t->ndim;
+        k->dtype[i] = t->dtype;
+        for (int d = 0; d < t->ndim && d < TDM_MAX_DIMS; d++)
+            k->dims[i][d] = t->dims[d];
+    }
+}
+
+tdm_status tdm_conv_prepare(tdm_op_ctx *ctx)
+{
+    ctx->state = calloc(1, sizeof(conv_cache));
+    if (ctx->state == NULL)
+        return tdm_op_fail(ctx, TDM_ERR_NOMEM, "out of memory");
+    return TDM_OK;
+}
+
+void tdm_conv_release(void *state)
+{
+    free(state);
+}
+
 tdm_status tdm_conv_run(tdm_op_ctx *ctx)
 {
     conv_plan p;
-    tdm_status s = conv_setup(ctx, &p);
+    conv_cache *cache = ctx->state;
+    conv_key key;
+    tdm_status s = TDM_OK;
+    if (cache != NULL) {
+        conv_key_of(ctx, &key);
+        if (cache->valid && memcmp(&key, &cache->key, sizeof key) == 0)
+            p = cache->plan;
+        else
+            cache->valid = false;
+    }
+    if (cache == NULL || !cache->valid) {
+        s = conv_setup(ctx, &p);
+        if (s == TDM_OK && cache != NULL) {
+            cache->key = key;
+            cache->plan = p;
+            cache->valid = true;
+        }
+    }
     if (s != TDM_OK)
         return s == TDM_ERR_NEEDS_VALUE
                    ? tdm_op_fail(ctx, TDM_ERR_INTERNAL, "input shapes unknown at run time")
@@ -462,7 +768,10 @@ tdm_status tdm_conv_run(tdm_op_ctx *ctx)
         return TDM_OK;
     }
     const tdm_spatial *g = &p.g;
-    if (p.cg == 1 && g->in[0] == 1 && g->k[0] == 1 && g->out[0] == 1 && g->pb[0] == 0)
+    /* One input channel feeding many outputs (a first layer on grey images)
+     * is a GEMM of depth kvol shared by all outputs, not a depthwise conv. */
+    if (p.cg == 1 && g->in[0] == 1 && g->k[0] == 1 && g->out[0] == 1 && g->pb[0] == 0 &&
+        (p.group > 1 || p.m == 1))
         return conv_depthwise(ctx, &p, x, w, bias, y);
     return conv_gemm(ctx, &p, x, w, bias, y);
 }

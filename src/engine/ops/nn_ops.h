@@ -21,6 +21,8 @@ tdm_status tdm_layernorm_run(tdm_op_ctx *ctx);
 /* conv / conv transpose / pooling / batch and instance norm */
 tdm_status tdm_conv_infer(tdm_op_ctx *ctx);
 tdm_status tdm_conv_run(tdm_op_ctx *ctx);
+tdm_status tdm_conv_prepare(tdm_op_ctx *ctx);
+void tdm_conv_release(void *state);
 tdm_status tdm_conv_transpose_infer(tdm_op_ctx *ctx);
 tdm_status tdm_conv_transpose_run(tdm_op_ctx *ctx);
 tdm_status tdm_maxpool_infer(tdm_op_ctx *ctx);

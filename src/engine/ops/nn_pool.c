@@ -7,11 +7,16 @@
  * access rather than for arithmetic: an output row is produced by sweeping
  * it once per kernel tap (kd, kh, kw) whose input row exists. With unit
  * stride along W the tap's valid output range is computed once
- * (tdm_sp_range); with a larger stride the input row is first padded with
- * the reduction's identity and split by phase (tdm_sp_split_row), so either
- * way the inner loop is a branch-free max or add over contiguous floats.
- * Compilers vectorise that loop on their own (maxps/addps), which is the
- * "SIMD where cheap" here.
+ * (tdm_sp_range), so the inner loop is a branch-free max or add over
+ * contiguous floats. With a larger stride the reduction is done in two
+ * steps instead: the valid input rows of the window are first reduced into
+ * one row (contiguous, full width), then each output takes its kw taps from
+ * that row. The first step does the bulk of the work on whole rows; the
+ * second is kw scalar operations per output, so a 4x4 / stride 4 window on
+ * a small map costs a few vector passes per output row rather than a
+ * padded, phase-split copy of every input row. Compilers vectorise the
+ * contiguous loops on their own (maxps/addps), which is the "SIMD where
+ * cheap" here.
  *
  * AveragePool's divisor depends only on the position along each axis, so
  * per-axis counts are computed once per call and multiplied: the window
@@ -127,9 +132,57 @@ typedef struct pool_job {
     int64_t *idx;         /* MaxPool Indices, or NULL */
     const int64_t *count; /* AveragePool: per-axis window counts, out[0]+out[1]+out[2] */
     bool is_max;
-    float *rows; /* stride along W > 1: one split row (sw * phase floats) per worker */
-    int64_t phase;
+    float *rows;   /* stride along W > 1: one reduced input row per worker */
+    int64_t phase; /* floats per worker in rows */
 } pool_job;
+
+/*
+ * acc = reduce(acc, rows[0..n)) over w floats, n <= 4, in one pass; with
+ * `first` acc starts from the identity. Max is written `r > m ? r : m` from
+ * -inf, so a NaN input is skipped, as in the tap sweeps.
+ */
+static void fold_rows(float *restrict acc, const float *const *rows, int n, int64_t w, bool is_max,
+                      bool first)
+{
+    const float *restrict r0 = rows[0];
+    const float *restrict r1 = rows[n > 1 ? 1 : 0];
+    const float *restrict r2 = rows[n > 2 ? 2 : 0];
+    const float *restrict r3 = rows[n > 3 ? 3 : 0];
+    if (is_max) {
+        /* repeating a row is harmless for max */
+        if (first)
+            for (int64_t i = 0; i < w; i++)
+                acc[i] = -INFINITY;
+        for (int64_t i = 0; i < w; i++) {
+            float m = acc[i];
+            m = r0[i] > m ? r0[i] : m;
+            m = r1[i] > m ? r1[i] : m;
+            m = r2[i] > m ? r2[i] : m;
+            m = r3[i] > m ? r3[i] : m;
+            acc[i] = m;
+        }
+        return;
+    }
+    if (first)
+        memset(acc, 0, sizeof *acc * (size_t)w);
+    switch (n) {
+    case 4:
+        for (int64_t i = 0; i < w; i++)
+            acc[i] += (r0[i] + r1[i]) + (r2[i] + r3[i]);
+        break;
+    case 3:
+        for (int64_t i = 0; i < w; i++)
+            acc[i] += (r0[i] + r1[i]) + r2[i];
+        break;
+    case 2:
+        for (int64_t i = 0; i < w; i++)
+            acc[i] += r0[i] + r1[i];
+        break;
+    default:
+        for (int64_t i = 0; i < w; i++)
+            acc[i] += r0[i];
+    }
+}
 
 /* One output row (od, oh) of one plane by tap sweeps; see the file comment. */
 static void pool_row(const pool_job *j, const float *x, float *o, int64_t od, int64_t oh,
@@ -138,6 +191,9 @@ static void pool_row(const pool_job *j, const float *x, float *o, int64_t od, in
     const tdm_spatial *g = &j->p->g;
     int64_t wout = g->out[2], sw = g->s[2];
     float init = j->is_max ? -INFINITY : 0.f;
+    bool first = true; /* strided W: no input row reduced into `split` yet */
+    const float *pend[4];
+    int npend = 0;
     for (int64_t ow = 0; ow < wout; ow++)
         o[ow] = init;
     for (int64_t kd = 0; kd < g->k[0]; kd++) {
@@ -150,20 +206,13 @@ static void pool_row(const pool_job *j, const float *x, float *o, int64_t od, in
                 continue;
             const float *row = x + (id * g->in[1] + ih) * g->in[2];
             if (sw > 1) {
-                /* Pad with the identity of the reduction and split by phase,
-                 * so every tap is a contiguous sweep over the whole row. */
-                tdm_sp_split_row(row, g->in[2], g->pb[2], sw, j->phase, init, split);
-                for (int64_t kw = 0; kw < g->k[2]; kw++) {
-                    int64_t t = kw * g->d[2];
-                    const float *restrict src = split + (t % sw) * j->phase + t / sw;
-                    float *restrict out = o;
-                    if (j->is_max) {
-                        for (int64_t ow = 0; ow < wout; ow++)
-                            out[ow] = src[ow] > out[ow] ? src[ow] : out[ow];
-                    } else {
-                        for (int64_t ow = 0; ow < wout; ow++)
-                            out[ow] += src[ow];
-                    }
+                /* Step one: rows are folded into the reduced row four at a
+                 * time, one pass each (a 4 x 4 window: one pass, not four). */
+                pend[npend++] = row;
+                if (npend == 4) {
+                    fold_rows(split, pend, npend, g->in[2], j->is_max, first);
+                    first = false;
+                    npend = 0;
                 }
                 continue;
             }
@@ -180,6 +229,30 @@ static void pool_row(const pool_job *j, const float *x, float *o, int64_t od, in
                         out[ow] += src[ow];
                 }
             }
+        }
+    }
+    if (npend > 0) {
+        fold_rows(split, pend, npend, g->in[2], j->is_max, first);
+        first = false;
+    }
+    if (sw > 1 && !first) {
+        /* Step two: each output reduces its kw taps of the reduced row;
+         * taps in the padding are the identity and are skipped. */
+        const float *acc = split;
+        for (int64_t ow = 0; ow < wout; ow++) {
+            int64_t lo = 0, hi = g->k[2], base = ow * sw - g->pb[2];
+            if (base < 0 || base + (g->k[2] - 1) * g->d[2] >= g->in[2])
+                tdm_sp_range(g->k[2], g->in[2], g->d[2], base, &lo, &hi);
+            float v = init;
+            const float *a = acc + base;
+            if (j->is_max) {
+                for (int64_t kw = lo; kw < hi; kw++)
+                    v = a[kw * g->d[2]] > v ? a[kw * g->d[2]] : v;
+            } else {
+                for (int64_t kw = lo; kw < hi; kw++)
+                    v += a[kw * g->d[2]];
+            }
+            o[ow] = v;
         }
     }
     if (!j->is_max) {
@@ -235,7 +308,7 @@ static void pool_task(void *arg, int64_t begin, int64_t end, int worker)
     const pool_job *j = arg;
     const pool_plan *p = j->p;
     const tdm_spatial *g = &p->g;
-    float *split = j->rows != NULL ? j->rows + (int64_t)worker * g->s[2] * j->phase : NULL;
+    float *split = j->rows != NULL ? j->rows + (int64_t)worker * j->phase : NULL;
     for (int64_t plane = begin; plane < end; plane++) {
         const float *x = j->x + plane * p->in_vol;
         float *y = j->y + plane * p->out_vol;
@@ -282,9 +355,8 @@ static tdm_status pool_run(tdm_op_ctx *ctx, bool is_max)
     const tdm_spatial *g = &p.g;
     size_t row_floats = 0, counts_bytes = 0, rows_bytes, bytes;
     if (g->s[2] > 1 && j.idx == NULL) {
-        int64_t wp = (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1;
-        j.phase = (wp + g->s[2] - 1) / g->s[2];
-        row_floats = (size_t)(j.phase * g->s[2]);
+        j.phase = (g->in[2] + 15) / 16 * 16; /* one reduced row per worker, 64-byte aligned */
+        row_floats = (size_t)j.phase;
     }
     if (!is_max)
         counts_bytes =

@@ -14,7 +14,7 @@ const tdm_op tdm_ops_nn[] = {
     {"tandem", "Attention", tdm_attention_infer, tdm_attention_run, NULL, NULL},
     {"", "LayerNormalization", tdm_layernorm_infer, tdm_layernorm_run, NULL, NULL},
     /* conv/pool/batchnorm entries (nn_conv.c, nn_pool.c, nn_norm.c) */
-    {"", "Conv", tdm_conv_infer, tdm_conv_run, NULL, NULL},
+    {"", "Conv", tdm_conv_infer, tdm_conv_run, tdm_conv_prepare, tdm_conv_release},
     {"", "ConvTranspose", tdm_conv_transpose_infer, tdm_conv_transpose_run, NULL, NULL},
     {"", "MaxPool", tdm_maxpool_infer, tdm_maxpool_run, NULL, NULL},
     {"", "AveragePool", tdm_avgpool_infer, tdm_avgpool_run, NULL, NULL},

@@ -1,0 +1,45 @@
+/*
+ * Idempotency keys: the same key twice returns the first answer without running the model
+ * again.
+ *
+ * An edge device that lost a response retries with the same Idempotency-Key; the cloud must
+ * not compute twice (cost) nor answer differently (a replayed decision must match the one the
+ * device may already have acted on). The store maps key -> stored response (status + body),
+ * bounded in entries with least-recently-used eviction and a TTL. A duplicate that arrives
+ * while the first is still running waits for it rather than running in parallel. Transient
+ * failures (5xx, 504) are not stored, so a retry runs again.
+ */
+#ifndef TANDEM_CLOUD_IDEMPOTENCY_H
+#define TANDEM_CLOUD_IDEMPOTENCY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tandem/status.h"
+
+typedef struct tdm_gw_idem tdm_gw_idem;
+
+tdm_status tdm_gw_idem_create(int capacity, double ttl_s, tdm_gw_idem **out, tdm_err *err);
+void tdm_gw_idem_free(tdm_gw_idem *s);
+
+typedef enum tdm_gw_idem_result {
+    TDM_GW_IDEM_RUN,    /* first sight: the caller runs and then calls _finish or _abandon */
+    TDM_GW_IDEM_STORED, /* *status and *body (malloc'd, caller frees) hold the first answer */
+    TDM_GW_IDEM_BUSY,   /* waited too long for a concurrent duplicate (answer 409) */
+} tdm_gw_idem_result;
+
+/*
+ * Looks key up. A concurrent duplicate waits up to wait_s for the first to finish. now_s is
+ * the caller's clock (seconds), so tests can drive expiry.
+ */
+tdm_gw_idem_result tdm_gw_idem_begin(tdm_gw_idem *s, const char *key, double now_s, double wait_s,
+                                     int *status, char **body, size_t *body_len);
+/* Stores the answer of a key begun with RUN (status >= 500 is forgotten instead). */
+void tdm_gw_idem_finish(tdm_gw_idem *s, const char *key, double now_s, int status, const char *body,
+                        size_t body_len);
+/* Forgets a key begun with RUN without an answer (waiters then run themselves). */
+void tdm_gw_idem_abandon(tdm_gw_idem *s, const char *key);
+/* Stored entries (for tests and metrics). */
+int tdm_gw_idem_count(tdm_gw_idem *s);
+
+#endif
