@@ -70,13 +70,16 @@ done = function(summary, latency, requests)
 end
 EOF
 
+# every request of a row carries the same input: the response cache is off, or it would
+# answer them all from memory
+printf 'auth: none\ncache:\n  max_bytes: 0\n' > "$T/gw.yaml"
 # start NAME FLAGS...: a gateway whose port lands in $T/NAME.port
 declare -A PIDS
 start() {
     local name=$1
     shift
     rm -f "$T/$name.port"
-    "$BIN" serve --model-repo "$R" --port 0 --port-file "$T/$name.port" --log-requests false \
+    "$BIN" serve --config "$T/gw.yaml" --model-repo "$R" --port 0 --port-file "$T/$name.port" --log-requests false \
         --engine-threads 1 --workers 1 --max-concurrent 1024 --max-queue 4096 \
         --default-deadline-ms 60000 "$@" 2> "$T/$name.log" &
     PIDS[$name]=$!

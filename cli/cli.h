@@ -32,5 +32,6 @@ int tdm_cmd_demo(int argc, char **argv);
 int tdm_cmd_exits(int argc, char **argv);
 int tdm_cmd_cascade(int argc, char **argv);
 int tdm_cmd_serve(int argc, char **argv);
+int tdm_cmd_codec(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static const tdm_cli_command k_commands[] = {
     {"exits", "fit, calibrate and evaluate early-exit heads", tdm_cmd_exits},
     {"cascade", "edge model with a confidence threshold, cloud model for the rest", tdm_cmd_cascade},
     {"serve", "cloud gateway: HTTP inference over a model registry", tdm_cmd_serve},
+    {"codec", "feature codec tools: 'codec sweep' rate-accuracy at a cut", tdm_cmd_codec},
     {"version", "print the version", tdm_cmd_version},
 };
 

@@ -70,6 +70,10 @@ static const opt k_opts[] = {
      "stored answers (10000)"},
     {"idempotency.ttl_s", "idempotency-ttl-s", OPT_DOUBLE, F(idempotency_ttl_s), 0.001, 1e7,
      "how long answers are kept (600)"},
+    {"idempotency.db", "idempotency-db", OPT_STR, F(idempotency_db), 0, 0,
+     "SQLite file for idempotency keys: survives restarts, shared by gateways (none)"},
+    {"idempotency.lease_s", "idempotency-lease-s", OPT_DOUBLE, F(idempotency_lease_s), 0.01, 3600,
+     "with a db: how long a run may hold its key before another gateway takes it over (2)"},
     {"auth.mode", "auth", OPT_STR, F(auth_mode), 0, 0, "none, or a mode of the auth module"},
     {"tls.cert", "tls-cert", OPT_STR, F(tls_cert), 0, 0, "PEM certificate (enables HTTPS)"},
     {"tls.key", "tls-key", OPT_STR, F(tls_key), 0, 0, "PEM private key"},
@@ -107,7 +111,9 @@ void tdm_gw_config_defaults(tdm_gw_config *c)
     c->max_queue = 1024;
     c->idempotency_capacity = 10000;
     c->idempotency_ttl_s = 600;
-    snprintf(c->auth_mode, sizeof c->auth_mode, "none");
+    c->idempotency_lease_s = 2;
+    /* Empty: start refuses until auth is configured or explicitly "none" (issue 6). */
+    c->auth_mode[0] = '\0';
     c->drain_timeout_s = 30;
     c->log_requests = true;
 }
@@ -269,6 +275,11 @@ tdm_status tdm_gw_config_load(tdm_gw_config *c, const char *path, tdm_err *err)
 
 tdm_status tdm_gw_config_validate(const tdm_gw_config *c, tdm_err *err)
 {
+    if (!c->auth_mode[0])
+        return tdm_errf(
+            err, TDM_ERR_INVALID_ARG,
+            "authentication is not configured: add an auth section (API keys or JWT) "
+            "to the config, or run without it explicitly with auth: none / --auth none");
     if (!c->model_repo[0])
         return tdm_errf(err, TDM_ERR_INVALID_ARG,
                         "no model repository: set model_repo in the config or --model-repo");

@@ -45,6 +45,8 @@ typedef struct tdm_gw_config {
     /* idempotency */
     int idempotency_capacity;
     double idempotency_ttl_s;
+    char idempotency_db[1024];  /* SQLite file: durable, shared by gateways that open it */
+    double idempotency_lease_s; /* a claim without an answer lives this long (durable store) */
 
     /* auth and TLS (wired by the extras helper's auth module; MHD TLS options in server.c) */
     char auth_mode[32]; /* "none" or whatever auth.c accepts */

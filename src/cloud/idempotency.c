@@ -10,6 +10,8 @@
  */
 #include "cloud/idempotency.h"
 
+#include "cloud/idem_db.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -38,6 +40,7 @@ struct tdm_gw_idem {
     int capacity;
     double ttl_s;
     entry *lru_head, *lru_tail;
+    tdm_gw_idem_db *db; /* when set, the durable store answers instead (idem_db.h) */
 };
 
 static uint64_t hash_key(const char *s)
@@ -89,6 +92,7 @@ void tdm_gw_idem_free(tdm_gw_idem *s)
 {
     if (!s)
         return;
+    tdm_gw_idem_db_close(s->db);
     for (entry *e = s->lru_head; e;) {
         entry *n = e->lru_next;
         entry_free(e);
@@ -171,9 +175,24 @@ static double mono_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Wall-clock seconds: the durable store's leases are compared across processes. */
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+tdm_status tdm_gw_idem_attach_db(tdm_gw_idem *s, const char *path, double lease_s, tdm_err *err)
+{
+    return tdm_gw_idem_db_open(path, lease_s, &s->db, err);
+}
+
 tdm_gw_idem_result tdm_gw_idem_begin(tdm_gw_idem *s, const char *key, double now_s, double wait_s,
                                      int *status, char **body, size_t *body_len)
 {
+    if (s->db)
+        return tdm_gw_idem_db_begin(s->db, key, wall_s(), wait_s, status, body, body_len);
     uint64_t h = hash_key(key);
     double give_up = mono_s() + wait_s;
     pthread_mutex_lock(&s->mu);
@@ -238,6 +257,10 @@ tdm_gw_idem_result tdm_gw_idem_begin(tdm_gw_idem *s, const char *key, double now
 void tdm_gw_idem_finish(tdm_gw_idem *s, const char *key, double now_s, int status, const char *body,
                         size_t body_len)
 {
+    if (s->db) {
+        tdm_gw_idem_db_finish(s->db, key, wall_s(), status, body, body_len);
+        return;
+    }
     if (status >= 500) {
         tdm_gw_idem_abandon(s, key);
         return;
@@ -266,6 +289,10 @@ void tdm_gw_idem_finish(tdm_gw_idem *s, const char *key, double now_s, int statu
 
 void tdm_gw_idem_abandon(tdm_gw_idem *s, const char *key)
 {
+    if (s->db) {
+        tdm_gw_idem_db_abandon(s->db, key);
+        return;
+    }
     uint64_t h = hash_key(key);
     pthread_mutex_lock(&s->mu);
     entry *e = find(s, key, h);

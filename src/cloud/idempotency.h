@@ -39,7 +39,12 @@ void tdm_gw_idem_finish(tdm_gw_idem *s, const char *key, double now_s, int statu
                         size_t body_len);
 /* Forgets a key begun with RUN without an answer (waiters then run themselves). */
 void tdm_gw_idem_abandon(tdm_gw_idem *s, const char *key);
-/* Stored entries (for tests and metrics). */
+/*
+ * Keeps keys in a durable SQLite store instead of memory (cloud/idem_db.h): answers survive
+ * a crash and are shared with every gateway that opens the same file.
+ */
+tdm_status tdm_gw_idem_attach_db(tdm_gw_idem *s, const char *path, double lease_s, tdm_err *err);
+/* Stored entries in memory (for tests and metrics). */
 int tdm_gw_idem_count(tdm_gw_idem *s);
 
 #endif

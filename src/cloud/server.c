@@ -489,6 +489,8 @@ tdm_status tdm_gateway_start(const tdm_gateway_options *o, tdm_gateway **out, td
     st = tdm_gw_metrics_create(&gw->metrics, err);
     if (st == TDM_OK)
         st = tdm_gw_idem_create(o->idempotency_capacity, o->idempotency_ttl_s, &gw->idem, err);
+    if (st == TDM_OK && o->idempotency_db[0])
+        st = tdm_gw_idem_attach_db(gw->idem, o->idempotency_db, o->idempotency_lease_s, err);
     /* authentication */
     if (st == TDM_OK && strcmp(o->auth_mode, "none") != 0) {
         gw->auth = tdm_gw_auth_hooks_get();

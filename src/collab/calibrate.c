@@ -137,6 +137,10 @@ void tdm_cal_ece(const float *conf, const bool *correct, int64_t n, double *ece,
     double sum_conf[TDM_CAL_BINS] = {0}, sum_acc[TDM_CAL_BINS] = {0};
     for (int64_t i = 0; i < n; i++) {
         double v = conf[i];
+        if (!(v >= 0.0)) /* NaN from non-finite logits counts as no confidence */
+            v = 0.0;
+        if (v > 1.0)
+            v = 1.0;
         int b = (int)(v * TDM_CAL_BINS);
         /* bins are (lo, hi]; v == 0 goes to the first, v == 1 to the last */
         if (b > 0 && v * TDM_CAL_BINS == (double)b)

@@ -463,6 +463,19 @@ static enum outcome attempt(xfer *x, const char *url, tdm_status *st, tdm_err *e
             return OUT_FAIL;
         }
     }
+    /* Resuming from a server whose ETag is the sha256 we expect: "If-Range" makes it send the
+     * whole file (200, we restart) rather than a range of a different file. */
+    if (x->have > 0 && x->req != NULL && x->req->etag_is_sha256 && x->req->sha256 != NULL) {
+        char ifr[96];
+        snprintf(ifr, sizeof ifr, "If-Range: \"%s\"", x->req->sha256);
+        struct curl_slist *h2 = curl_slist_append(hdrs, ifr);
+        if (h2 == NULL) {
+            curl_slist_free_all(hdrs);
+            *st = tdm_errf(err, TDM_ERR_NOMEM, "out of memory");
+            return OUT_FAIL;
+        }
+        hdrs = h2;
+    }
     char range[48];
     d->curl_err[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, url);

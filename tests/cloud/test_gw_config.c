@@ -37,6 +37,12 @@ static void test_config_yaml_and_flags(void **state)
     tdm_gw_config_defaults(&c);
     assert_int_equal(c.port, 8080);
     assert_true(c.batching);
+    /* No auth configured at all: refused, so that only an explicit "none" turns it off. */
+    tdm_err aerr = {{0}};
+    snprintf(c.model_repo, sizeof c.model_repo, "/srv/models");
+    assert_int_equal(tdm_gw_config_validate(&c, &aerr), TDM_ERR_INVALID_ARG);
+    assert_non_null(strstr(aerr.msg, "auth: none"));
+    c.model_repo[0] = '\0';
     char *p = write_tmp("listen: 0.0.0.0\nport: 9000\nmodel_repo: /srv/models\n"
                         "limits:\n  max_body_bytes: 2048\n  max_concurrent: 7\n"
                         "batching:\n  enabled: false\n  max_batch: 8\n  slo_p99_ms: 12.5\n"

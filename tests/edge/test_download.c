@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -407,6 +408,32 @@ static void test_size_limits(void **state)
     server_stop(&s);
 }
 
+static void test_part_locked(void **state)
+{
+    (void)state;
+    server s;
+    server_start(&s, NULL);
+    tdm_downloader *d = make(0, NULL);
+    job j;
+    job_init(&j, &s, "big.bin", g_big_sha, BIG_SIZE);
+    write_part(j.part, g_big, 1000);
+    int fd = open(j.part, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0); /* another download holds the part */
+    tdm_download_result r;
+    tdm_err err;
+    assert_int_equal(tdm_downloader_fetch(d, &j.req, &r, &err), TDM_ERR_IO);
+    assert_non_null(strstr(err.msg, "being written by another download"));
+    assert_int_equal(file_size(j.part), 1000); /* untouched */
+    assert_false(exists(j.dest));
+    close(fd);
+    assert_int_equal(tdm_downloader_fetch(d, &j.req, &r, &err), TDM_OK);
+    assert_int_equal(r.resumed_from, 1000);
+    assert_big_exact(j.dest);
+    tdm_downloader_free(d);
+    server_stop(&s);
+}
+
 static void test_retries_and_errors(void **state)
 {
     (void)state;
@@ -705,6 +732,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_part_complete_416, setup, teardown),
         cmocka_unit_test_setup_teardown(test_part_too_long_416, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_part_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bearer_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_listing, setup, teardown),

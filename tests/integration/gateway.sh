@@ -109,6 +109,10 @@ X=$(b64npy '<f4' '(1, 3, 32, 32)' 12288)
 expect 200 '"confidence"' -- POST /v1/infer $J -d "{\"model\":\"resnet\",\"input\":\"$X\"}"
 expect 200 '"class":' -- POST /v1/infer $J -d "{\"model\":\"resnet\",\"version\":\"1\",\"input\":\"$X\"}"
 expect 200 '"embedding"' -- POST /v1/infer $J -d '{"model":"bert","text":"edge and cloud"}'
+# the response cache answers a repeat without running the model
+curl -s -D "$T/hc" -o "$T/bc" -X POST "$B/v1/infer" $J -d '{"model":"bert","text":"edge and cloud"}'
+grep -qi '^X-Cache: hit' "$T/hc" || fail "a repeated request was not a cache hit"
+grep -q '"cache":"hit"' "$T/bc" || fail "a cache hit does not say so in its timings"
 
 # malformed inputs: each class gets its code, and the gateway keeps serving
 expect 400 '"bad_json"' -- POST /v1/infer $J -d '{"model": "resnet", '
@@ -158,32 +162,41 @@ for s in 'tandem_http_requests_total{route="/v1/infer",method="POST",status="400
     grep -qF "$s" "$T/metrics" || fail "metrics lack $s"
 done
 
+grep -qE '^tandem_cache_hits_total [1-9]' "$T/metrics" || fail "metrics count no cache hits"
+
 # reload keeps serving
 expect 200 '"name":"bert"' -- POST /v1/models/reload
 
 # ---- graceful drain -----------------------------------------------------------------
-# Requests wait up to 3 s in the batcher for a batch to fill, so they are in flight when
-# SIGTERM arrives (sent once /metrics shows them all in flight); every one must be answered.
+# Requests wait up to 5 s in the batcher for a batch to fill, so they are in flight when
+# SIGTERM arrives (sent once they fill the concurrency limit, which must answer 429 to one
+# more); every one must be answered. A client that disconnected meanwhile is dropped.
 kill -TERM "$PID"
 wait "$PID" || fail "first gateway exited with $?"
 PID=
 rm -f "$T/port"
-"$BIN" serve --config "$T/gw.yaml" --port-file "$T/port" --max-queue-delay-ms 3000 \
-    --max-batch 64 --log-requests false 2> "$T/log2" &
+N=12
+"$BIN" serve --config "$T/gw.yaml" --port-file "$T/port" --max-queue-delay-ms 5000 \
+    --max-batch 64 --max-concurrent $((N + 1)) 2> "$T/log2" &
 PID=$!
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
 B=http://127.0.0.1:$(cat "$T/port")
-N=12
+# a client that gives up while its request is queued: the request is dropped, not run
+curl -s -o /dev/null --max-time 0.3 -X POST "$B/v1/infer" $J -d '{"model":"bert","text":"gone"}'
 for i in $(seq $N); do
     curl -s -o "$T/d$i" -w '%{http_code}' -X POST "$B/v1/infer" $J \
         -d "{\"model\":\"bert\",\"text\":\"request number $i\"}" > "$T/dc$i" &
 done
+# the N requests fill every slot once /metrics itself is refused with 429
 for _ in $(seq 100); do
-    inflight=$(curl -s "$B/metrics" | sed -n 's/^tandem_in_flight //p')
-    [ "${inflight:-0}" -gt $N ] && break # the metrics request itself counts too
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$B/metrics")
+    [ "$code" = 429 ] && break
     sleep 0.05
 done
-[ "${inflight:-0}" -gt $N ] || fail "only ${inflight:-0} requests got in flight"
+[ "$code" = 429 ] || fail "the $N requests never filled the concurrency limit"
+curl -s -D "$T/h429" -o "$T/b429" -X POST "$B/v1/infer" $J -d '{"model":"bert","text":"x"}'
+grep -q '^HTTP/1.1 429' "$T/h429" && grep -qi '^Retry-After: 1' "$T/h429" &&
+    grep -q '"too_many_requests"' "$T/b429" || fail "no 429 at the concurrency limit: $(head -1 "$T/h429")"
 kill -TERM "$PID"
 sleep 0.1
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$B/healthz")
@@ -192,6 +205,8 @@ wait "$PID"
 rc=$?
 PID=
 [ $rc = 0 ] || fail "the drained gateway exited with $rc"
+grep -q '"status":499,.*"error":"client_closed"' "$T/log2" ||
+    fail "the request of the client that disconnected was not dropped"
 for i in $(seq $N); do
     wait %$i 2>/dev/null
     [ "$(cat "$T/dc$i")" = 200 ] && grep -q '"embedding"' "$T/d$i" ||

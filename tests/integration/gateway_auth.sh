@@ -92,7 +92,12 @@ start() { # extra flags...
     [ -s "$T/port" ] || fail "the gateway did not start"
     PORT=$(cat "$T/port")
 }
-stop() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
+stop() { # SIGTERM drains; a sanitizer report (ASan build) in the log fails the test
+    kill -TERM "$PID"
+    wait "$PID" || true
+    PID=
+    ! grep -q 'Sanitizer\|runtime error' "$T/serve.log" || fail "sanitizer report in the gateway log"
+}
 
 # req EXPECTED_CODE METHOD PATH [curl args...]: checks the status, leaves headers/body in $T
 BASE=

@@ -195,4 +195,8 @@ curl -s -r 50000- "$BASE$F" >> "$T/part"
 [ "$(sha256sum < "$T/part" | cut -d' ' -f1)" = "$SUM" ] || fail "resumed download differs"
 
 req 200 GET /healthz
+kill -TERM "$PID"
+wait "$PID" || true
+PID=
+! grep -q 'Sanitizer\|runtime error' "$T/serve.log" || fail "sanitizer report in the gateway log"
 echo "gateway_extras: all passed"

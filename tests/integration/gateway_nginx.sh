@@ -43,7 +43,7 @@ for f in "$BERT"/*; do
 done
 printf 'file: onnx/model.onnx\ntask: embed\ninput: text\n' > "$T/repo/bert-tiny/1/model.yaml"
 
-"$BIN" serve --model-repo "$T/repo" --port 0 --port-file "$T/gw.port" --log-requests false \
+"$BIN" serve --auth none --model-repo "$T/repo" --port 0 --port-file "$T/gw.port" --log-requests false \
     > "$T/serve.log" 2>&1 &
 GW_PID=$!
 for _ in $(seq 100); do [ -s "$T/gw.port" ] && break; sleep 0.1; done
@@ -150,4 +150,8 @@ curl -s -D "$T/h" "http://127.0.0.1:$NP$Q" > "$T/from_nginx"
 grep -qi '^X-Cache-Status: HIT' "$T/h" || fail "the repeat was not a HIT"
 curl -s "http://127.0.0.1:$GW$Q" > "$T/from_gateway"
 cmp -s "$T/from_nginx" "$T/from_gateway" || fail "cached body differs from the gateway's"
+kill -TERM "$GW_PID"
+wait "$GW_PID" || true
+GW_PID=
+! grep -q 'Sanitizer\|runtime error' "$T/serve.log" || fail "sanitizer report in the gateway log"
 echo "gateway_nginx: passed"

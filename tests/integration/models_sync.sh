@@ -33,7 +33,7 @@ for v in 1 2 3; do
     printf 'task: raw\n' >"$T/repo/tiny/$v/model.yaml"
     echo "release notes of version $v" >"$T/repo/tiny/$v/notes.txt"
 done
-"$BIN" serve --model-repo "$T/repo" --port 0 --port-file "$T/port" >"$T/serve.log" 2>&1 &
+"$BIN" serve --auth none --model-repo "$T/repo" --port 0 --port-file "$T/port" >"$T/serve.log" 2>&1 &
 PID=$!
 for _ in $(seq 600); do
     [ -s "$T/port" ] && break

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +55,8 @@ static inline bool hub_child_start(hub_child *s, const char *const *args, const 
     if (s->pid < 0)
         return false;
     if (s->pid == 0) {
+        /* A failed assertion ends the test without hub_child_stop: the server goes with it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
