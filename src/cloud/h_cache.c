@@ -19,7 +19,7 @@
 
 #include "base/sha256.h"
 #include "cloud/extras.h"
-#include "cloud/respcache.h"
+#include "collab/respcache.h"
 
 #define MAX_TTL_S (30.0 * 24 * 3600)
 

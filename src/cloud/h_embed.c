@@ -31,7 +31,7 @@
 #include "base/sha256.h"
 #include "cloud/extras.h"
 #include "cloud/gateway_internal.h"
-#include "cloud/respcache.h"
+#include "collab/respcache.h"
 #include "tandem/embed.h"
 #include "tandem/text.h"
 

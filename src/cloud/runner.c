@@ -18,7 +18,7 @@
 #include "base/clock.h"
 #include "cloud/gateway_internal.h"
 #include "cloud/metrics.h"
-#include "cloud/respcache.h"
+#include "collab/respcache.h"
 
 static int b64_value(unsigned char c)
 {

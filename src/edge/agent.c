@@ -37,7 +37,7 @@
 #include "base/clock.h"
 #include "base/sha256.h"
 #include "base/yaml.h"
-#include "cloud/respcache.h"
+#include "collab/respcache.h"
 #include "collab/simcache.h"
 #include "edge/agent_internal.h"
 #include "edge/replay.h"

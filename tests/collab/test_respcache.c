@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "cloud/respcache.h"
+#include "collab/respcache.h"
 
 static void key_of(int i, uint8_t key[TDM_RESPCACHE_KEY_LEN])
 {

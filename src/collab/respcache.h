@@ -1,6 +1,6 @@
 /*
- * The gateway's in-memory response cache: content-hash keys, LRU order, a TTL
- * per entry and a bound on the bytes held.
+ * A result cache shared by the gateway (responses) and the edge agent (exact hits):
+ * content-hash keys, LRU order, a TTL per entry and a bound on the bytes held.
  *
  * FOR THE INFER/FEATURES HANDLERS (gateway core): the cache is the module
  * "respcache" (tdm_gw_module_state(req->gw, "respcache") returns the
@@ -31,8 +31,8 @@
  * (TDM_RESPCACHE_ENTRY_OVERHEAD), so many tiny entries cannot exceed the bound
  * either. A value larger than the whole bound is not stored.
  */
-#ifndef TANDEM_CLOUD_RESPCACHE_H
-#define TANDEM_CLOUD_RESPCACHE_H
+#ifndef TANDEM_COLLAB_RESPCACHE_H
+#define TANDEM_COLLAB_RESPCACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -6,7 +6,7 @@
  * eight key bytes masked; the table doubles when entries outnumber buckets.
  * Each entry is one allocation: header, then the value bytes, then a NUL.
  */
-#include "cloud/respcache.h"
+#include "collab/respcache.h"
 
 #include <pthread.h>
 #include <stdlib.h>
