@@ -10,9 +10,13 @@
  *
  *   edge-only      the small edge CNN, final exit, on the device;
  *   cloud-only     the raw image, through the codec, to the cloud CNN;
- *   collaborative  the cloud CNN's head on the device with fitted exit heads;
+ *   collab-split   the cloud CNN's head on the device with fitted exit heads;
  *                  confident inputs answer there, the rest send their cut
- *                  features (int8, entropy-coded) for the cloud to finish.
+ *                  features (int8, entropy-coded) for the cloud to finish;
+ *   collab-cascade the edge CNN with its two early exits and its final
+ *                  classifier on the device; inputs none of them is sure of
+ *                  go, as raw images, to the cloud CNN. The confidence
+ *                  threshold is calibrated at start on training images.
  *
  * and prints one table: accuracy, p50/p95/p99 end-to-end latency, early-exit
  * rate, offload rate, bytes per request and the estimated cloud cost per 1k
@@ -23,6 +27,7 @@
  * test set); nothing external is started.
  */
 #include <errno.h>
+#include <math.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -40,11 +45,13 @@
 #include "tandem/edge.h"
 #include "tandem/exits.h"
 #include "tandem/gateway.h"
+#include "tandem/graph.h"
 
 /* The cost model of the demo: a managed inference endpoint's order of magnitude. */
 #define COST_PER_1K_REQUESTS 0.20
 #define COST_PER_GB 0.09
 #define COST_PER_CPU_HOUR 0.10
+#define N_MODES 4
 
 typedef struct demo_opts {
     const char *models_dir;
@@ -224,11 +231,115 @@ static void print_row(const run_stats *s, bool json)
                s->failed, (double)s->bytes / n, s->cost / n * 1000, s->seconds);
         return;
     }
-    printf("| %-9s | %-13s | %6.2f%% | %8.2f | %8.2f | %8.2f | %8.2f | %5.1f%% | %5.1f%% | %7.0f "
+    printf("| %-9s | %-14s | %6.2f%% | %8.2f | %8.2f | %8.2f | %8.2f | %5.1f%% | %5.1f%% | %7.0f "
            "| %7.4f |\n",
            s->profile, s->mode, 100.0 * s->correct / n, mean, pct(s->lat, s->n, 0.5),
            pct(s->lat, s->n, 0.95), pct(s->lat, s->n, 0.99), 100.0 * s->exits / n,
            100.0 * s->offloads / n, (double)s->bytes / n, s->cost / n * 1000);
+}
+
+/* Softmax max-probability and argmax of one row of logits. */
+static void top1(const float *z, int n, int *label, double *conf)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (z[i] > z[b])
+            b = i;
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)z[i] - z[b]);
+    *label = b;
+    *conf = 1.0 / sum;
+}
+
+/*
+ * The cascade's threshold, calibrated on training images (disjoint from the
+ * test images the demo measures): the smallest confidence threshold, applied
+ * at each of the edge model's exits in turn, whose cascade accuracy (exited
+ * inputs answered by the edge, the rest by the cloud model) stays within
+ * max_loss of the cloud model alone.
+ */
+static tdm_status calibrate_cascade(const char *edge, const char *cloud, const char *data,
+                                    const char *const *exits, int n_exits, int n_cal,
+                                    double max_loss, double *threshold, tdm_err *err)
+{
+    tdm_dataset ds = {0};
+    tdm_data_norm norm = {.scale = 255};
+    tdm_graph *ge = NULL, *gc = NULL;
+    tdm_session *se = NULL, *sc = NULL;
+    int *cloud_ok = NULL, *lab = NULL;
+    double *conf = NULL;
+    tdm_status st = tdm_dataset_load("fashion", data, true, &norm, n_cal, &ds, err);
+    if (st == TDM_OK)
+        st = tdm_graph_load(edge, NULL, &ge, err);
+    if (st == TDM_OK)
+        st = tdm_graph_load(cloud, NULL, &gc, err);
+    if (st == TDM_OK)
+        st = tdm_session_create(ge, NULL, &se, err);
+    if (st == TDM_OK)
+        st = tdm_session_create(gc, NULL, &sc, err);
+    int n = (int)ds.n;
+    cloud_ok = calloc((size_t)n + 1, sizeof *cloud_ok);
+    lab = calloc((size_t)n * n_exits + 1, sizeof *lab);
+    conf = calloc((size_t)n * n_exits + 1, sizeof *conf);
+    if (st == TDM_OK && (!cloud_ok || !lab || !conf))
+        st = tdm_errf(err, TDM_ERR_NOMEM, "out of memory");
+    tdm_value_info ie, ic;
+    if (st == TDM_OK) {
+        tdm_graph_input_info(ge, 0, &ie);
+        tdm_graph_input_info(gc, 0, &ic);
+    }
+    int cloud_correct = 0;
+    for (int i = 0; st == TDM_OK && i < n; i++) {
+        tdm_tensor x = {0};
+        int64_t dims[4] = {1, 1, 28, 28};
+        tdm_tensor_set_shape(&x, TDM_DTYPE_FLOAT32, 4, dims);
+        x.data = (float *)ds.x.data + (size_t)i * 784;
+        tdm_tensor outs[8] = {{0}};
+        st = tdm_session_run_range(se, 1, &ie.name, &x, n_exits, exits, outs, err);
+        for (int k = 0; st == TDM_OK && k < n_exits; k++)
+            top1(outs[k].data, (int)tdm_tensor_numel(&outs[k]), &lab[i * n_exits + k],
+                 &conf[i * n_exits + k]);
+        for (int k = 0; k < n_exits; k++)
+            tdm_tensor_free(&outs[k]);
+        tdm_tensor out = {0};
+        if (st == TDM_OK)
+            st = tdm_session_run(sc, 1, &ic.name, &x, &out, err);
+        if (st == TDM_OK) {
+            int l;
+            double c;
+            top1(out.data, (int)tdm_tensor_numel(&out), &l, &c);
+            cloud_ok[i] = l == ds.labels[i];
+            cloud_correct += cloud_ok[i];
+        }
+        tdm_tensor_free(&out);
+    }
+    if (st == TDM_OK) {
+        *threshold = 0.999;
+        for (int step = 0; step <= 100; step++) {
+            double t = 0.5 + 0.499 * step / 100.0;
+            int correct = 0;
+            for (int i = 0; i < n; i++) {
+                int k = 0;
+                while (k < n_exits && conf[i * n_exits + k] < t)
+                    k++;
+                correct += k < n_exits ? lab[i * n_exits + k] == ds.labels[i] : cloud_ok[i];
+            }
+            if ((double)(cloud_correct - correct) / n <= max_loss) {
+                *threshold = t;
+                break;
+            }
+        }
+    }
+    free(cloud_ok);
+    free(lab);
+    free(conf);
+    tdm_session_free(se);
+    tdm_session_free(sc);
+    tdm_graph_free(ge);
+    tdm_graph_free(gc);
+    tdm_dataset_free(&ds);
+    return st;
 }
 
 static void demo_usage(FILE *f)
@@ -251,11 +362,9 @@ static tdm_status start_gateway(const char *repo, tdm_gateway_options **opts, td
                                 tdm_err *err)
 {
     tdm_status st = tdm_gateway_options_create(opts, err);
-    const char *kv[][2] = {{"port", "0"},
-                           {"model-repo", repo},
-                           {"max-batch", "16"},
-                           {"max-queue-delay-ms", "1"},
-                           {"auth", "none"}};
+    const char *kv[][2] = {{"port", "0"},       {"model-repo", repo},
+                           {"max-batch", "16"}, {"max-queue-delay-ms", "1"},
+                           {"auth", "none"},    {"log-requests", "false"}};
     for (size_t i = 0; st == TDM_OK && i < sizeof kv / sizeof kv[0]; i++)
         st = tdm_gateway_options_set(*opts, kv[i][0], kv[i][1], err);
     if (st == TDM_OK)
@@ -341,6 +450,33 @@ int tdm_cmd_demo(int argc, char **argv)
     snprintf(cut, sizeof cut, "%s", ex->heads[ex->n_exits - 1].cut);
     tdm_exits_free(ex);
 
+    /* The edge CNN's exits are its outputs, in order (the last is its final classifier). */
+    char exit_names[8][128];
+    const char *exits[8];
+    int n_exits = 0;
+    {
+        tdm_graph *ge = NULL;
+        if (tdm_graph_load(abs_edge, NULL, &ge, &err) != TDM_OK)
+            return tdm_cli_fail("demo", TDM_EXIT_FAIL, "%s", err.msg);
+        for (int i = 0; i < tdm_graph_num_outputs(ge) && n_exits < 8; i++) {
+            tdm_value_info vi;
+            tdm_graph_output_info(ge, i, &vi);
+            snprintf(exit_names[n_exits], sizeof exit_names[0], "%s", vi.name);
+            exits[n_exits] = exit_names[n_exits];
+            n_exits++;
+        }
+        tdm_graph_free(ge);
+    }
+    double threshold = 0.9;
+    if (calibrate_cascade(abs_edge, abs_cloud, o.data, exits, n_exits, 2000, 0.005, &threshold,
+                          &err) != TDM_OK)
+        return tdm_cli_fail("demo", TDM_EXIT_FAIL, "calibrating the cascade: %s", err.msg);
+    if (!o.json)
+        fprintf(stderr,
+                "demo: cascade threshold %.3f (calibrated on 2000 training images: within 0.5 "
+                "points of the cloud model alone)\n",
+                threshold);
+
     tdm_dataset ds = {0};
     tdm_data_norm norm = {.scale = 255};
     if (tdm_dataset_load("fashion", o.data, false, &norm, o.limit, &ds, &err) != TDM_OK)
@@ -357,10 +493,10 @@ int tdm_cmd_demo(int argc, char **argv)
     char repo[4200];
     tdm_gateway_options *gopts = NULL;
     tdm_gateway *gw = NULL;
-    run_stats *rows = calloc((size_t)o.n_profiles * 3, sizeof *rows);
+    run_stats *rows = calloc((size_t)o.n_profiles * N_MODES, sizeof *rows);
     if (rows == NULL)
         goto out;
-    for (int i = 0; i < o.n_profiles * 3; i++)
+    for (int i = 0; i < o.n_profiles * N_MODES; i++)
         if ((rows[i].lat = malloc((size_t)o.limit * sizeof(double))) == NULL)
             goto out;
     if (make_repo(tmp, abs_cloud, cut, repo, sizeof repo, &err) != TDM_OK ||
@@ -374,9 +510,15 @@ int tdm_cmd_demo(int argc, char **argv)
                 "%d clients; cut at %s\n",
                 tdm_gateway_port(gw), o.limit, o.concurrency, cut);
 
-    static const char *const mode_names[3] = {"edge-only", "cloud-only", "collaborative"};
-    static const int modes[3] = {TDM_EDGE_MODE_EDGE_ONLY, TDM_EDGE_MODE_CLOUD_ONLY,
-                                 TDM_EDGE_MODE_COLLABORATIVE};
+    static const char *const mode_names[N_MODES] = {"edge-only", "cloud-only", "collab-split",
+                                                    "collab-cascade"};
+    static const int modes[N_MODES] = {TDM_EDGE_MODE_EDGE_ONLY, TDM_EDGE_MODE_CLOUD_ONLY,
+                                       TDM_EDGE_MODE_COLLABORATIVE, TDM_EDGE_MODE_COLLABORATIVE};
+    static const char *const mode_model[N_MODES] = {"edge", "fmnist", "fmnist", "cascade"};
+    char exit_yaml[1024] = "";
+    for (int k = 0; k < n_exits; k++)
+        snprintf(exit_yaml + strlen(exit_yaml), sizeof exit_yaml - strlen(exit_yaml),
+                 "%s{output: \"%s\", threshold: %.4f}", k ? ", " : "", exits[k], threshold);
     for (int p = 0; p < o.n_profiles; p++) {
         tdm_link_profile prof;
         tdm_link_profile_named(o.profiles[p], &prof, &err);
@@ -386,32 +528,33 @@ int tdm_cmd_demo(int argc, char **argv)
             tdm_cli_fail("demo", TDM_EXIT_FAIL, "%s", err.msg);
             goto out;
         }
-        char yaml[8192];
+        char yaml[12288];
         snprintf(
             yaml, sizeof yaml,
             "device_id: demo-%s\n"
             "models:\n"
-            "  - {name: edge, version: \"1\", file: \"%s\", final_output: logits, mode: edge}\n"
+            "  - {name: edge, version: \"1\", file: \"%s\", final_output: \"%s\", mode: edge}\n"
             "  - {name: fmnist, version: \"1\", file: \"%s\", cut: [\"%s\"], cut_id: edge-cut,\n"
             "     exits_file: \"%s\", finish_on_device: false, deadline_ms: 10000}\n"
+            "  - {name: cascade, version: \"1\", file: \"%s\", exits: [%s],\n"
+            "     finish_on_device: false, remote_model: fmnist, deadline_ms: 10000}\n"
             "compression: {mode: int8, granularity: channel, channel_axis: 1, entropy: true}\n"
             "transport: {endpoints: [\"http://127.0.0.1:%d\"], health_interval_ms: 500}\n"
             "cost: {per_1k_requests: %g, per_gb: %g, per_cpu_hour: %g}\n"
             "workers: 1\n",
-            o.profiles[p], abs_edge, abs_cloud, cut, abs_heads, tdm_linkemu_port(emu),
-            COST_PER_1K_REQUESTS, COST_PER_GB, COST_PER_CPU_HOUR);
+            o.profiles[p], abs_edge, exits[n_exits - 1], abs_cloud, cut, abs_heads, abs_edge,
+            exit_yaml, tdm_linkemu_port(emu), COST_PER_1K_REQUESTS, COST_PER_GB, COST_PER_CPU_HOUR);
         tdm_edge *agent = NULL;
         if (tdm_edge_create_from_text(yaml, strlen(yaml), tmp, &agent, &err) != TDM_OK) {
             tdm_linkemu_stop(emu);
             tdm_cli_fail("demo", TDM_EXIT_FAIL, "%s", err.msg);
             goto out;
         }
-        for (int m = 0; m < 3; m++) {
-            run_stats *st = &rows[p * 3 + m];
+        for (int m = 0; m < N_MODES; m++) {
+            run_stats *st = &rows[p * N_MODES + m];
             st->profile = o.profiles[p];
             st->mode = mode_names[m];
-            const char *model = modes[m] == TDM_EDGE_MODE_EDGE_ONLY ? "edge" : "fmnist";
-            if (run_mode(agent, &ds, &o, model, modes[m], st, &err) != TDM_OK) {
+            if (run_mode(agent, &ds, &o, mode_model[m], modes[m], st, &err) != TDM_OK) {
                 tdm_edge_free(agent);
                 tdm_linkemu_stop(emu);
                 tdm_cli_fail("demo", TDM_EXIT_FAIL, "%s, %s: %s", o.profiles[p], mode_names[m],
@@ -426,12 +569,13 @@ int tdm_cmd_demo(int argc, char **argv)
         tdm_linkemu_stop(emu);
     }
     if (!o.json) {
-        printf("\n| profile   | mode          | accuracy | mean ms  | p50 ms   | p95 ms   | p99 ms "
-               "  | exit   | offload| bytes/req | cost/1k |\n"
-               "|-----------|---------------|----------|----------|----------|----------|------"
-               "----|--------|--------|-----------|---------|\n");
+        printf(
+            "\n| profile   | mode           | accuracy | mean ms  | p50 ms   | p95 ms   | p99 ms "
+            "  | exit   | offload| bytes/req | cost/1k |\n"
+            "|-----------|----------------|----------|----------|----------|----------|------"
+            "----|--------|--------|-----------|---------|\n");
     }
-    for (int i = 0; i < o.n_profiles * 3; i++)
+    for (int i = 0; i < o.n_profiles * N_MODES; i++)
         print_row(&rows[i], o.json);
     if (!o.json)
         printf("\nLatency is end to end inside the agent (device compute, codec, link, gateway); "
@@ -442,7 +586,7 @@ out:
     if (gw)
         tdm_gateway_free(gw);
     tdm_gateway_options_free(gopts);
-    for (int i = 0; rows && i < o.n_profiles * 3; i++)
+    for (int i = 0; rows && i < o.n_profiles * N_MODES; i++)
         free(rows[i].lat);
     free(rows);
     tdm_dataset_free(&ds);
