@@ -6,8 +6,14 @@
 #include "base/sha256.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(TDM_X86)
+#include <cpuid.h>
+#endif
 
 static const uint32_t k_round[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -60,10 +66,40 @@ static void compress(uint32_t h[8], const uint8_t *p)
     h[7] += hh;
 }
 
+/* Compresses n consecutive 64-byte blocks. */
+typedef void (*compress_fn)(uint32_t h[8], const uint8_t *p, size_t blocks);
+
+static void compress_portable(uint32_t h[8], const uint8_t *p, size_t blocks)
+{
+    for (; blocks > 0; blocks--, p += 64)
+        compress(h, p);
+}
+
+#if defined(TDM_X86)
+void tdm_sha256_compress_shani(uint32_t h[8], const uint8_t *p, size_t blocks);
+#endif
+
+static compress_fn g_compress = compress_portable;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/* The SHA extensions when the CPU has them (and TDM_CPU does not cap below AVX2). */
+static void pick(void)
+{
+#if defined(TDM_X86)
+    unsigned a, b, c, d;
+    const char *cap = getenv("TDM_CPU");
+    bool capped = cap && (strcmp(cap, "portable") == 0 || strcmp(cap, "scalar") == 0);
+    if (!capped && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) &&
+        __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)) /* SSE4.1 */)
+        g_compress = tdm_sha256_compress_shani;
+#endif
+}
+
 void tdm_sha256_init(tdm_sha256_ctx *c)
 {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    pthread_once(&g_once, pick);
     memcpy(c->h, iv, sizeof iv);
     c->total = 0;
     c->used = 0;
@@ -81,11 +117,14 @@ void tdm_sha256_update(tdm_sha256_ctx *c, const void *data, size_t len)
         len -= take;
         if (c->used < 64)
             return;
-        compress(c->h, c->block);
+        g_compress(c->h, c->block, 1);
         c->used = 0;
     }
-    for (; len >= 64; p += 64, len -= 64)
-        compress(c->h, p);
+    if (len >= 64) {
+        g_compress(c->h, p, len / 64);
+        p += len / 64 * 64;
+        len %= 64;
+    }
     if (len > 0) {
         memcpy(c->block, p, len);
         c->used = len;
