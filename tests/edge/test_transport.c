@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "base/clock.h"
 #include "edge/transport.h"
 
 typedef struct server {
@@ -173,17 +174,19 @@ static void test_deadline_and_5xx(void **state)
 {
     (void)state;
     server a = {0}, b = {0};
-    a.delay_ms = 1500;
+    a.delay_ms = b.delay_ms = 1500;
     server_start(&a, "A", 0);
     server_start(&b, "B", 0);
     tdm_transport *t = make(&a, &b);
     tdm_http_response r;
     tdm_err err;
-    /* A is too slow for the deadline: the request ends in time, not after 1.5 s. */
+    /* Both are too slow for the deadline: the request ends in time, not after 1.5 s. */
+    uint64_t t0 = tdm_now_ns();
     assert_int_equal(tdm_transport_get(t, "/slow", 300, &r, &err), TDM_ERR_IO);
+    assert_true(tdm_now_ns() - t0 < 1400000000ull);
     tdm_transport_free(t);
 
-    a.delay_ms = 0;
+    a.delay_ms = b.delay_ms = 0;
     a.status = 503;
     b.status = 404;
     t = make(&a, &b);
