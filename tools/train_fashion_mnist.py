@@ -14,7 +14,7 @@ Edge training uses BranchyNet's joint loss: a weighted sum of the cross-entropy 
 trained together, so the shared trunk learns features good for the early exits too. The weights
 favour the final exit (0.5, 0.7, 1.0) so that the early exits do not cost final accuracy.
 
-Training is short (a one-cycle AdamW schedule, 2 epochs for each model) because
+Training is short (a one-cycle AdamW schedule, 2 epochs for the edge, 3 for the cloud) because
 the machine it ran on was shared and loaded; more epochs give a point or so more accuracy.
 
 Reproducibility: seeded (torch and the shuffling generator), a fixed thread count. CPU training in
@@ -321,7 +321,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--edge-epochs", type=int, default=2)
-    ap.add_argument("--cloud-epochs", type=int, default=2)
+    ap.add_argument("--cloud-epochs", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
