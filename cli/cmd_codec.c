@@ -335,6 +335,10 @@ static void print_json(const sweep_args *a, const tdm_cut *cut, int cut_index, i
         put_json_number(stdout, "%.2f", s->encode_us);
         printf(",\"decode_us\":");
         put_json_number(stdout, "%.2f", s->decode_us);
+        printf(",\"encode_p50_us\":");
+        put_json_number(stdout, "%.2f", s->encode_p50_us);
+        printf(",\"decode_p50_us\":");
+        put_json_number(stdout, "%.2f", s->decode_p50_us);
         printf(",\"accuracy\":");
         put_json_number(stdout, "%.6f", s->accuracy);
         printf(",\"loss\":");
@@ -359,15 +363,15 @@ static void print_table(const sweep_args *a, const tdm_cut *cut, int64_t n_img, 
     printf("%s, cut %s (%d tensor%s, %.0f bytes as float32 per request), %lld images\n", a->model,
            a->cut, cut->n, cut->n == 1 ? "" : "s", fp32, (long long)n_img);
     printf("uncompressed accuracy %.2f%%\n\n", 100.0 * ref_acc);
-    printf("  %-28s %12s %9s %10s %10s %9s %8s %9s\n", "setting", "bytes/req", "x fp32", "enc us",
-           "dec us", "accuracy", "loss", "agree");
+    printf("  %-28s %12s %9s %10s %10s %9s %8s %9s\n", "setting", "bytes/req", "x fp32",
+           "enc us p50", "dec us p50", "accuracy", "loss", "agree");
     for (int i = 0; i < n; i++) {
         const tdm_sweep_result *s = &r[order[i]];
         printf("%c%c%-28s %12.1f %9.2f %10.2f %10.2f %8.2f%% %7.2f%% %8.2f%%\n",
                s->pareto ? '*' : ' ', order[i] == best ? '<' : ' ',
                tdm_sweep_label(&s->params, label, sizeof label), s->bytes_per_request,
-               s->ratio_fp32, s->encode_us, s->decode_us, 100.0 * s->accuracy, 100.0 * s->loss,
-               100.0 * s->agreement);
+               s->ratio_fp32, s->encode_p50_us, s->decode_p50_us, 100.0 * s->accuracy,
+               100.0 * s->loss, 100.0 * s->agreement);
     }
     printf("\n* Pareto front   < smallest within %.2f%% loss", 100.0 * a->max_loss);
     if (best >= 0)

@@ -154,6 +154,19 @@ static tdm_status check_output(const tdm_tensor *o, const char *name, int64_t b,
     return TDM_OK;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (sorts v in place). */
+static double median(double *v, int64_t n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /* State of one batch: the head's cut tensors, and the tail's decoded copies. */
 typedef struct sweep_batch {
     tdm_tensor *cut;  /* n_cut: borrowed views or owned results of the head */
@@ -166,8 +179,9 @@ typedef struct sweep_batch {
 /* Encodes and decodes request i of every cut tensor under p into b->dec. */
 static tdm_status roundtrip_request(const tdm_sweep_config *cfg, sweep_batch *b,
                                     const tdm_codec_params *p, int64_t i, tdm_sweep_result *r,
-                                    tdm_err *err)
+                                    double *enc_ns, double *dec_ns, tdm_err *err)
 {
+    *enc_ns = *dec_ns = 0;
     for (int c = 0; c < cfg->n_cut; c++) {
         const tdm_tensor *src = &b->cut[c];
         const size_t per = tdm_tensor_nbytes(src) / (size_t)src->dims[0];
@@ -207,8 +221,8 @@ static tdm_status roundtrip_request(const tdm_sweep_config *cfg, sweep_batch *b,
         uint64_t t2 = tdm_now_ns();
         if (st != TDM_OK)
             return st;
-        r->encode_ns += (double)(t1 - t0);
-        r->decode_ns += (double)(t2 - t1);
+        *enc_ns += (double)(t1 - t0);
+        *dec_ns += (double)(t2 - t1);
         r->bytes += len;
         if (tdm_tensor_nbytes(&out) != per) {
             tdm_tensor_free(&out);
@@ -255,8 +269,11 @@ tdm_status tdm_sweep_run(const tdm_sweep_config *cfg, const tdm_codec_params *se
     b.ref_top = calloc((size_t)cfg->batch, sizeof *b.ref_top);
     tdm_tensor in = {0}, out = {0};
     tdm_status st = TDM_OK;
-    if (targets == NULL || target_of == NULL || head_out == NULL || b.cut == NULL ||
-        b.dec == NULL || b.ref_top == NULL) {
+    const size_t n_samples = (size_t)n * (size_t)(n_img > 0 ? n_img : 1);
+    double *enc_samples = calloc(n_samples, sizeof *enc_samples);
+    double *dec_samples = calloc(n_samples, sizeof *dec_samples);
+    if (enc_samples == NULL || dec_samples == NULL || targets == NULL || target_of == NULL ||
+        head_out == NULL || b.cut == NULL || b.dec == NULL || b.ref_top == NULL) {
         st = tdm_errf(err, TDM_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -327,8 +344,13 @@ tdm_status tdm_sweep_run(const tdm_sweep_config *cfg, const tdm_codec_params *se
 
         for (int s = 0; s < n; s++) {
             tdm_sweep_result *r = &results[s];
-            for (int64_t i = 0; i < nb; i++)
-                if ((st = roundtrip_request(cfg, &b, &settings[s], i, r, err)) != TDM_OK) {
+            for (int64_t i = 0; i < nb; i++) {
+                double *e = &enc_samples[(size_t)s * (size_t)n_img + (size_t)(start + i)];
+                double *d = &dec_samples[(size_t)s * (size_t)n_img + (size_t)(start + i)];
+                st = roundtrip_request(cfg, &b, &settings[s], i, r, e, d, err);
+                r->encode_ns += *e;
+                r->decode_ns += *d;
+                if (st != TDM_OK) {
                     char label[96], msg[sizeof err->msg];
                     snprintf(msg, sizeof msg, "%s", err->msg);
                     tdm_errf(err, st, "%s: image %lld: %s",
@@ -336,6 +358,7 @@ tdm_status tdm_sweep_run(const tdm_sweep_config *cfg, const tdm_codec_params *se
                              (long long)(start + i), msg);
                     goto done;
                 }
+            }
             st = tdm_session_run_range(cfg->session, n_cut, cfg->cut_names, b.dec, 1,
                                        &cfg->output_name, &out, err);
             if (st != TDM_OK)
@@ -352,8 +375,14 @@ tdm_status tdm_sweep_run(const tdm_sweep_config *cfg, const tdm_codec_params *se
         }
         batch_clear(&b, n_cut);
     }
+    for (int s = 0; s < n && n_img > 0; s++) {
+        results[s].encode_p50_us = median(&enc_samples[(size_t)s * (size_t)n_img], n_img) / 1e3;
+        results[s].decode_p50_us = median(&dec_samples[(size_t)s * (size_t)n_img], n_img) / 1e3;
+    }
 
 done:
+    free(enc_samples);
+    free(dec_samples);
     tdm_tensor_free(&out);
     tdm_tensor_free(&in);
     if (b.cut != NULL && b.dec != NULL)

@@ -65,7 +65,9 @@ typedef struct tdm_sweep_result {
     double agreement;            /* agree / requests */
     double loss;                 /* reference accuracy - accuracy (may be negative) */
     double encode_us, decode_us; /* mean per request */
-    bool pareto;                 /* no other setting is both no larger and more accurate */
+    /* Median per request, set by tdm_sweep_run: robust to preemption on a loaded machine. */
+    double encode_p50_us, decode_p50_us;
+    bool pareto; /* no other setting is both no larger and more accurate */
 } tdm_sweep_result;
 
 /* Fills the derived fields of r[0..n) given the reference accuracy and float32 bytes per request.

@@ -161,9 +161,9 @@ static void test_empty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grid_sizes),        cmocka_unit_test(test_grid_settings_valid),
-        cmocka_unit_test(test_labels),            cmocka_unit_test(test_finish_and_pareto),
-        cmocka_unit_test(test_best_and_order),    cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_grid_sizes),     cmocka_unit_test(test_grid_settings_valid),
+        cmocka_unit_test(test_labels),         cmocka_unit_test(test_finish_and_pareto),
+        cmocka_unit_test(test_best_and_order), cmocka_unit_test(test_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
