@@ -113,6 +113,7 @@ int main(int argc, char **argv)
 {
     const char *model = NULL, *ids_path = NULL;
     int batch = 32, threads = 1, passes = 3, limit = 0;
+    bool int8 = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--model") == 0)
             model = argv[i + 1];
@@ -126,6 +127,8 @@ int main(int argc, char **argv)
             passes = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--limit") == 0)
             limit = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--int8") == 0) /* --int8 1: int8 linear layers */
+            int8 = atoi(argv[i + 1]) != 0;
         else {
             fprintf(stderr, "bench_embed: unknown option %s\n", argv[i]);
             return 2;
@@ -139,7 +142,7 @@ int main(int argc, char **argv)
     seqs s;
     if (read_ids(ids_path, limit, &s) != 0)
         return 1;
-    tdm_embedder_options o = {.threads = threads, .batch = batch};
+    tdm_embedder_options o = {.threads = threads, .batch = batch, .int8 = int8};
     tdm_embedder *e = NULL;
     tdm_err err = {{0}};
     if (tdm_embedder_load(model, &o, &e, &err) != TDM_OK) {

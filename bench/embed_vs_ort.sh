@@ -2,7 +2,10 @@
 # Sentence embeddings, tandem vs ONNX Runtime, on the MiniLM-shaped encoder (hidden 384, 6 layers).
 #
 #   bench/embed_vs_ort.sh [--tandem-dir BUILD] [--models DIR] [--threads "1 2"] [--batches "1 32"]
-#                         [--rounds R] [--passes P] [--limit N] [--f16]
+#                         [--rounds R] [--passes P] [--limit N] [--f16] [--int8]
+#
+# --int8 adds tandem with int8 linear layers (`tandem embed --int8`) to every round, interleaved
+# with the other two, and prints its sentences/s and its ratios to tandem float32 and to ORT.
 #
 # From token ids to L2-normalised mean-pooled embeddings, both engines with the same procedure
 # (bench/bench_embed.c and tools/peer/embed_ort.js): the SST-2 dev sentences
@@ -31,6 +34,7 @@ rounds=3
 passes=1
 limit=0
 f16=""
+int8=0
 cmdline="bench/embed_vs_ort.sh $*"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -42,7 +46,8 @@ while [ $# -gt 0 ]; do
     --passes) passes="$2"; shift 2 ;;
     --limit) limit="$2"; shift 2 ;;
     --f16) f16="--f16"; shift ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --int8) int8=1; shift ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "embed_vs_ort.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -97,7 +102,20 @@ for t in $threads_list; do
             r=$(node "$repo/tools/peer/embed_ort.js" --model "$model/onnx/model.onnx" \
                 --ids "$work/ids.jsonl" --batch "$b" --threads "$t" --passes "$passes" --limit "$limit")
             os="$os $(field "$r" sent_per_s)"; ou="$ou $(field "$r" sent_per_cpu_s)"; ol="$ol $(field "$r" p50_ms)"; oc=$(field "$r" checksum)
+            if [ "$int8" = 1 ]; then
+                r=$("$bdir/bench_embed" --model "$model" --ids "$work/ids.jsonl" --batch "$b" \
+                    --threads "$t" --passes "$passes" --limit "$limit" --int8 1)
+                qs="${qs:-} $(field "$r" sent_per_s)"; qu="${qu:-} $(field "$r" sent_per_cpu_s)"; ql="${ql:-} $(field "$r" p50_ms)"
+            fi
         done
+        if [ "$int8" = 1 ]; then
+            mq=$(echo $qs | median) cq=$(echo $qu | median) mt8=$(echo $ts | median) mo8=$(echo $os | median)
+            i8rows="${i8rows:-}$(printf '| %s | %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f |' "$t" "$b" \
+                "$mq" "$mt8" "$mo8" "$(awk -v a="$mq" -v b="$mt8" 'BEGIN{print a/b}')" \
+                "$(awk -v a="$mq" -v b="$mo8" 'BEGIN{print a/b}')" "$(echo $ql | median)" \
+                "$(awk -v a="$cq" -v b="$(echo $ou | median)" 'BEGIN{print a/b}')")"$'\n'
+            qs="" qu="" ql=""
+        fi
         mt=$(echo $ts | median) mo=$(echo $os | median) ct=$(echo $tu | median) co=$(echo $ou | median)
         printf '| %s | %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.1f | %.1f | %.2f |\n' "$t" "$b" \
             "$mt" "$mo" "$(awk -v a="$mt" -v b="$mo" 'BEGIN{print a/b}')" "$(echo $tl | median)" \
@@ -108,5 +126,13 @@ for t in $threads_list; do
         fi
     done
 done
+if [ "$int8" = 1 ]; then
+    echo
+    echo "tandem --int8 (int8 weights, dynamic int8 activations in the linear layers), same rounds:"
+    echo
+    echo "| threads | batch | int8 sent/s | f32 sent/s | ORT sent/s | int8/f32 | int8/ORT | int8 p50 batch ms | int8/ORT (CPU) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s' "$i8rows"
+fi
 echo
 echo "Per-round sentences/s are noisy on a shared machine; the ratio of interleaved medians is the figure to quote."

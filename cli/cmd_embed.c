@@ -46,6 +46,8 @@ static void usage(FILE *f)
                "                   max_seq_length, else 512)\n"
                "  --batch B        texts per engine run (default 32)\n"
                "  --threads T      engine threads (default 1)\n"
+               "  --int8           int8 weights, dynamically quantised activations in the\n"
+               "                   linear layers (faster, approximate)\n"
                "  -h, --help       this text\n"
                "\n"
                "A malformed input line is answered by {\"error\": \"...\"} and reported on\n"
@@ -160,6 +162,7 @@ int tdm_cmd_embed(int argc, char **argv)
 {
     const char *model = NULL, *tokdir = NULL;
     int64_t max_len = 0, batch = 32, threads = 1;
+    bool int8 = false;
     int first_text = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -174,6 +177,10 @@ int tdm_cmd_embed(int argc, char **argv)
         if (strncmp(a, "--", 2) != 0) {
             first_text = i;
             break;
+        }
+        if (strcmp(a, "--int8") == 0) {
+            int8 = true;
+            continue;
         }
         static const char *const opts[] = {"--model", "--tokenizer", "--max-len", "--batch",
                                            "--threads"};
@@ -220,7 +227,8 @@ int tdm_cmd_embed(int argc, char **argv)
     tdm_embedder_options eo = {.threads = (int)threads,
                                .max_len = (int)max_len,
                                .batch = (int)batch,
-                               .tokenizer_dir = tokdir};
+                               .tokenizer_dir = tokdir,
+                               .int8 = int8};
     if (tdm_embedder_load(model, &eo, &e, &err) != TDM_OK)
         return tdm_cli_fail(CMD, TDM_EXIT_FAIL, "%s", err.msg);
 

@@ -21,14 +21,16 @@ static void run_usage(FILE *f)
 {
     fprintf(f,
             "usage: tandem run MODEL.onnx [--input NAME=FILE.npy]... [--output-dir DIR]\n"
-            "                  [--threads N] [--repeat N] [--no-optimize]\n"
+            "                  [--threads N] [--repeat N] [--no-optimize] [--int8]\n"
             "\n"
             "Runs MODEL on the given inputs and writes each graph output to DIR/<name>.npy\n"
             "(DIR defaults to the current directory; characters outside [A-Za-z0-9_.-] in\n"
             "the name become '_'). A model with one input also takes --input FILE.npy.\n"
             "  --threads N     worker threads (default 1)\n"
             "  --repeat N      time N runs after warm-up; print {\"p50_ms\",\"p90_ms\",\"runs\"}\n"
-            "  --no-optimize   skip graph fusion passes\n");
+            "  --no-optimize   skip graph fusion passes\n"
+            "  --int8          int8 weights, dynamically quantised activations for large\n"
+            "                  constant MatMuls (approximate; see docs/BENCHMARKS.md)\n");
 }
 
 int tdm_cmd_run(int argc, char **argv)
@@ -37,7 +39,7 @@ int tdm_cmd_run(int argc, char **argv)
     const char *in_spec[MAX_INPUTS];
     int n_spec = 0;
     int64_t threads = 1, repeat = 0;
-    bool no_opt = false;
+    bool no_opt = false, int8 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (tdm_cli_is_help(a)) {
@@ -64,6 +66,8 @@ int tdm_cmd_run(int argc, char **argv)
             }
         } else if (strcmp(a, "--no-optimize") == 0) {
             no_opt = true;
+        } else if (strcmp(a, "--int8") == 0) {
+            int8 = true;
         } else if (a[0] == '-') {
             return tdm_cli_fail("run", TDM_EXIT_USAGE, "unknown option '%s'", a);
         } else if (model == NULL) {
@@ -80,7 +84,7 @@ int tdm_cmd_run(int argc, char **argv)
     tdm_err err = {{0}};
     tdm_graph *g = NULL;
     tdm_session *s = NULL;
-    tdm_load_options lo = {.no_optimize = no_opt};
+    tdm_load_options lo = {.no_optimize = no_opt, .int8 = int8};
     tdm_tensor inputs[MAX_INPUTS];
     char *names[MAX_INPUTS];
     tdm_tensor *outs = NULL;

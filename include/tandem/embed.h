@@ -25,6 +25,7 @@
 #ifndef TANDEM_EMBED_H
 #define TANDEM_EMBED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,7 @@ typedef struct tdm_embedder_options {
     int max_len;               /* token truncation; <= 0: the model's max_seq_length (else 512) */
     int batch;                 /* texts per engine run; <= 0 means 32 */
     const char *tokenizer_dir; /* tokenizer + pooling directory for an .onnx path; NULL = derive */
+    bool int8;                 /* int8 weights for the encoder's linear layers (approximate) */
 } tdm_embedder_options;
 
 /* Loads an embedder from a model directory or an .onnx file (see above). */

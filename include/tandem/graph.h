@@ -32,6 +32,7 @@ typedef struct tdm_session tdm_session;
 typedef struct tdm_load_options {
     bool no_optimize;       /* skip fusion passes (for debugging and tests) */
     uint64_t max_file_size; /* refuse larger files; 0 = 4 GiB */
+    bool int8;              /* int8 weights for large constant MatMuls (tandem.QMatMul) */
 } tdm_load_options;
 
 /* Loads an ONNX model file; external data files are read relative to it. */

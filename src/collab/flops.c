@@ -67,7 +67,7 @@ double tdm_flops_node(const tdm_node *n, const tdm_tensor *const *in, const tdm_
             per *= (double)b->dims[d];
         return 2 * numel(a) * per;
     }
-    if (is_op(n, "MatMul") || (tandem && is_op(n, "FusedMatMul"))) {
+    if (is_op(n, "MatMul") || (tandem && (is_op(n, "FusedMatMul") || is_op(n, "QMatMul")))) {
         if (!known(a) || a->ndim < 1)
             return 0;
         double k = (double)a->dims[a->ndim - 1];

@@ -24,6 +24,7 @@
 #include "base/alloc.h"
 #include "engine/builders/bert.h"
 #include "engine/ir.h"
+#include "engine/passes/passes.h"
 #include "tandem/graph.h"
 #include "tandem/text.h"
 #include "text/pooling.h"
@@ -76,9 +77,10 @@ static void parent_dir(const char *path, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
-static tdm_status load_onnx(tdm_embedder *e, const char *path, tdm_err *err)
+static tdm_status load_onnx(tdm_embedder *e, const char *path, bool int8, tdm_err *err)
 {
-    tdm_status s = tdm_graph_load(path, NULL, &e->g, err);
+    tdm_load_options lo = {.int8 = int8};
+    tdm_status s = tdm_graph_load(path, &lo, &e->g, err);
     if (s != TDM_OK)
         return s;
     bool ids = false;
@@ -239,6 +241,8 @@ tdm_status tdm_embedder_load(const char *path, const tdm_embedder_options *opt, 
         if (is_file(p)) {
             tdm_bert_config cfg;
             s = tdm_bert_load_dir(path, NULL, &e->g, &cfg, err);
+            if (s == TDM_OK && opt != NULL && opt->int8)
+                s = tdm_graph_quantize_int8(e->g, err); /* the pass a load would run */
             if (s == TDM_OK) {
                 e->dim = (int)cfg.hidden;
                 max_pos = cfg.max_positions;
@@ -251,13 +255,13 @@ tdm_status tdm_embedder_load(const char *path, const tdm_embedder_options *opt, 
             if (!is_file(p))
                 snprintf(p, sizeof p, "%s/model.onnx", path);
             if (is_file(p))
-                s = load_onnx(e, p, err);
+                s = load_onnx(e, p, opt != NULL && opt->int8, err);
             else
                 s = tdm_errf(err, TDM_ERR_NOT_FOUND,
                              "%s: no model.safetensors, onnx/model.onnx or model.onnx", path);
         }
     } else if (is_file(path)) {
-        s = load_onnx(e, path, err);
+        s = load_onnx(e, path, opt != NULL && opt->int8, err);
         /* the model directory: bert-tiny/onnx/model.onnx -> bert-tiny/ (or the file's own dir) */
         char up[4096];
         parent_dir(path, dir, sizeof dir);

@@ -8,7 +8,8 @@
 #include "base/alloc.h"
 #include "engine/op.h"
 
-static const tdm_op *const k_tables[] = {tdm_ops_math, tdm_ops_shape, tdm_ops_nn};
+extern const tdm_op tdm_ops_quant[]; /* ops/nn_qmatmul.c: tandem.QMatMul (int8) */
+static const tdm_op *const k_tables[] = {tdm_ops_math, tdm_ops_shape, tdm_ops_nn, tdm_ops_quant};
 
 const tdm_op *tdm_op_find(const char *domain, const char *name)
 {

@@ -209,5 +209,12 @@ tdm_status tdm_graph_optimize(tdm_graph *g, const tdm_load_options *opt, tdm_err
         if (st != TDM_OK)
             return st;
     }
+    if (opt != NULL && opt->int8) {
+        tdm_status st = tdm_pass_quantize_int8(g, err);
+        if (st == TDM_OK)
+            st = tdm_pass_dead_code(g, err);
+        if (st != TDM_OK)
+            return st;
+    }
     return tdm_graph_validate(g, err);
 }

@@ -27,5 +27,9 @@ tdm_status tdm_pass_fuse_gelu(tdm_graph *g, tdm_err *err);
 tdm_status tdm_pass_fuse_matmul(tdm_graph *g, tdm_err *err);
 tdm_status tdm_pass_fuse_attention(tdm_graph *g, tdm_err *err);
 tdm_status tdm_pass_dead_code(tdm_graph *g, tdm_err *err);
+/* Opt-in (tdm_load_options.int8), after the fusions: see passes/quantize.c. */
+tdm_status tdm_pass_quantize_int8(tdm_graph *g, tdm_err *err);
+/* The int8 pass plus dead code and validation, for graphs built without a load (builders). */
+tdm_status tdm_graph_quantize_int8(tdm_graph *g, tdm_err *err);
 
 #endif
