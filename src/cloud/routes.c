@@ -22,8 +22,10 @@ static const tdm_gw_route k_routes[] = {
     {"POST", "/v1/features", tdm_gw_h_features, TDM_GW_ROLE_INFER},
     /* extras (auth, downloads, embeddings, caches, policy, telemetry) go below, one line each */
     {"GET", "/v1/models/{name}/versions/{v}", tdm_gw_h_download_list, TDM_GW_ROLE_OBSERVER},
-    {"GET", "/v1/models/{name}/versions/{v}/download", tdm_gw_h_download_list, TDM_GW_ROLE_OBSERVER},
-    {"GET", "/v1/models/{name}/versions/{v}/download/{path*}", tdm_gw_h_download_file, TDM_GW_ROLE_OBSERVER},
+    {"GET", "/v1/models/{name}/versions/{v}/download", tdm_gw_h_download_list,
+     TDM_GW_ROLE_OBSERVER},
+    {"GET", "/v1/models/{name}/versions/{v}/download/{path*}", tdm_gw_h_download_file,
+     TDM_GW_ROLE_OBSERVER},
     {"POST", "/v1/embeddings", tdm_gw_h_embeddings, TDM_GW_ROLE_INFER},
     {"GET", "/v1/embed", tdm_gw_h_embed_get, TDM_GW_ROLE_INFER},
     {"POST", "/v1/cache/get", tdm_gw_h_cache_get, TDM_GW_ROLE_INFER},
