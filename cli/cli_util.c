@@ -93,3 +93,24 @@ double tdm_cli_percentile(const double *sorted, int64_t n, double q)
         k = n - 1;
     return sorted[k];
 }
+
+int tdm_cli_parse_floats(const char *s, float *out, int max)
+{
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        if (n == max)
+            return -1;
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno != 0)
+            return -1;
+        out[n++] = (float)v;
+        if (*end == '\0')
+            return n;
+        if (*end != ',')
+            return -1;
+        p = end + 1;
+    }
+}

@@ -11,6 +11,9 @@
 /* Parses a decimal integer in [lo, hi]; false on junk or out of range. */
 bool tdm_cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
 
+/* Parses "a" or "a,b,c" into up to max floats; returns the count or -1. */
+int tdm_cli_parse_floats(const char *s, float *out, int max);
+
 /* Prints "tandem CMD: message" to stderr and returns code. */
 int tdm_cli_fail(const char *cmd, int code, const char *fmt, ...)
 #if defined(__GNUC__)

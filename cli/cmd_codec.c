@@ -59,28 +59,6 @@ static void sweep_usage(FILE *f)
                "  --json         one JSON object instead of the table\n");
 }
 
-/* Parses "a" or "a,b,c" into up to max floats; returns the count or -1. */
-static int parse_floats(const char *s, float *out, int max)
-{
-    int n = 0;
-    const char *p = s;
-    for (;;) {
-        if (n == max)
-            return -1;
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno != 0)
-            return -1;
-        out[n++] = (float)v;
-        if (*end == '\0')
-            return n;
-        if (*end != ',')
-            return -1;
-        p = end + 1;
-    }
-}
-
 static void put_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -163,13 +141,13 @@ static int parse_sweep(int argc, char **argv, sweep_args *a)
             a->output = v;
         } else if (strcmp(o, "--scale") == 0) {
             float s;
-            if (parse_floats(v, &s, 1) != 1 || !(s > 0.0f))
+            if (tdm_cli_parse_floats(v, &s, 1) != 1 || !(s > 0.0f))
                 return tdm_cli_fail("codec sweep", TDM_EXIT_USAGE,
                                     "--scale: '%s' is not a positive number", v);
             a->norm.scale = s;
         } else if (strcmp(o, "--mean") == 0 || strcmp(o, "--std") == 0) {
             bool is_mean = strcmp(o, "--mean") == 0;
-            int n = parse_floats(v, is_mean ? mean : stdv, TDM_DATA_MAX_CHANNELS);
+            int n = tdm_cli_parse_floats(v, is_mean ? mean : stdv, TDM_DATA_MAX_CHANNELS);
             if (n < 0)
                 return tdm_cli_fail("codec sweep", TDM_EXIT_USAGE,
                                     "%s: '%s' is not 1 to %d comma-separated numbers", o, v,

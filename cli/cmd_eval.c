@@ -54,28 +54,6 @@ static void eval_usage(FILE *f)
             "  --json         print one JSON line instead of text\n");
 }
 
-/* Parses "a" or "a,b,c" into up to max floats; returns the count or -1. */
-static int parse_floats(const char *s, float *out, int max)
-{
-    int n = 0;
-    const char *p = s;
-    for (;;) {
-        if (n == max)
-            return -1;
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno != 0)
-            return -1;
-        out[n++] = (float)v;
-        if (*end == '\0')
-            return n;
-        if (*end != ',')
-            return -1;
-        p = end + 1;
-    }
-}
-
 /* Writes s as a JSON string body (quotes, backslashes and controls escaped). */
 static void put_json_string(const char *s)
 {
@@ -130,13 +108,13 @@ int tdm_cmd_eval(int argc, char **argv)
                 output = v;
             } else if (strcmp(a, "--scale") == 0) {
                 float s;
-                if (parse_floats(v, &s, 1) != 1 || !(s > 0.0f))
+                if (tdm_cli_parse_floats(v, &s, 1) != 1 || !(s > 0.0f))
                     return tdm_cli_fail("eval", TDM_EXIT_USAGE,
                                         "--scale: '%s' is not a positive number", v);
                 norm.scale = s;
             } else if (strcmp(a, "--mean") == 0 || strcmp(a, "--std") == 0) {
                 bool is_mean = strcmp(a, "--mean") == 0;
-                int n = parse_floats(v, is_mean ? mean : stdv, TDM_DATA_MAX_CHANNELS);
+                int n = tdm_cli_parse_floats(v, is_mean ? mean : stdv, TDM_DATA_MAX_CHANNELS);
                 if (n < 0)
                     return tdm_cli_fail("eval", TDM_EXIT_USAGE,
                                         "%s: '%s' is not 1 to %d comma-separated numbers", a, v,
