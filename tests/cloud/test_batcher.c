@@ -88,6 +88,7 @@ typedef struct req {
     tdm_gw_job job;
     pthread_t t;
     bool gone;
+    bool joined;
 } req;
 
 static bool is_gone(void *arg)
@@ -121,9 +122,17 @@ static void start(req *r)
     assert_int_equal(pthread_create(&r->t, NULL, submit_main, r), 0);
 }
 
+/* Waits for r's submission to return (its status and outputs are then final). */
+static void join_req(req *r)
+{
+    if (!r->joined)
+        pthread_join(r->t, NULL);
+    r->joined = true;
+}
+
 static void finish(req *r)
 {
-    pthread_join(r->t, NULL);
+    join_req(r);
     for (int i = 0; i < r->job.n_out; i++)
         tdm_tensor_free(&r->job.outputs[i]);
     tdm_tensor_free(&r->in);
@@ -179,8 +188,10 @@ static void test_edf_order_and_batches(void **state)
     settle();
     gate_open(&g, 10);
     finish(&r0);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4; i++) {
+        join_req(&r[i]);
         assert_int_equal(r[i].job.http_status, 200);
+    }
     /* position in batch: r1 first (row 0) then r3 (row 1); then r2 (row 0), r0 (row 1) */
     float v1 = ((float *)r[1].job.outputs[0].data)[0];
     float v3 = ((float *)r[3].job.outputs[0].data)[0];
