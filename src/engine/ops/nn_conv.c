@@ -130,16 +130,11 @@ static tdm_status conv_setup(tdm_op_ctx *ctx, conv_plan *p)
     if (s != TDM_OK)
         return s;
     const tdm_spatial *g = &p->g;
-    if (__builtin_mul_overflow(g->k[0], g->k[1], &p->kvol) ||
-        __builtin_mul_overflow(p->kvol, g->k[2], &p->kvol) ||
-        __builtin_mul_overflow(p->kvol, p->cg, &p->k))
+    if (!tdm_spatial_volume(g->k, &p->kvol) || __builtin_mul_overflow(p->kvol, p->cg, &p->k))
         return tdm_op_fail(ctx, TDM_ERR_SHAPE, "kernel volume overflows");
     p->in_vol = p->out_vol = -1;
     if (g->in[0] >= 0 && g->in[1] >= 0 && g->in[2] >= 0) {
-        if (__builtin_mul_overflow(g->in[0], g->in[1], &p->in_vol) ||
-            __builtin_mul_overflow(p->in_vol, g->in[2], &p->in_vol) ||
-            __builtin_mul_overflow(g->out[0], g->out[1], &p->out_vol) ||
-            __builtin_mul_overflow(p->out_vol, g->out[2], &p->out_vol))
+        if (!tdm_spatial_volume(g->in, &p->in_vol) || !tdm_spatial_volume(g->out, &p->out_vol))
             return tdm_op_fail(ctx, TDM_ERR_SHAPE, "spatial size overflows");
     }
     return TDM_OK;
@@ -151,13 +146,9 @@ tdm_status tdm_conv_infer(tdm_op_ctx *ctx)
     tdm_status s = conv_setup(ctx, &p);
     if (s != TDM_OK)
         return s;
-    int nsp = p.g.nsp;
     int64_t dims[TDM_MAX_DIMS];
-    dims[0] = p.n;
-    dims[1] = p.m;
-    for (int i = 0; i < nsp; i++)
-        dims[2 + i] = p.g.out[TDM_SP_AXES - nsp + i];
-    tdm_tensor_set_shape(ctx->out[0], TDM_DTYPE_FLOAT32, nsp + 2, dims);
+    int rank = tdm_spatial_out_dims(&p.g, p.n, p.m, dims);
+    tdm_tensor_set_shape(ctx->out[0], TDM_DTYPE_FLOAT32, rank, dims);
     return TDM_OK;
 }
 

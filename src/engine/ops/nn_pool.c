@@ -103,15 +103,11 @@ static tdm_status pool_infer(tdm_op_ctx *ctx, bool is_max)
     tdm_status s = pool_setup(ctx, &p);
     if (s != TDM_OK)
         return s;
-    int nsp = p.g.nsp;
     int64_t dims[TDM_MAX_DIMS];
-    dims[0] = p.n;
-    dims[1] = p.c;
-    for (int i = 0; i < nsp; i++)
-        dims[2 + i] = p.g.out[TDM_SP_AXES - nsp + i];
-    tdm_tensor_set_shape(ctx->out[0], TDM_DTYPE_FLOAT32, nsp + 2, dims);
+    int rank = tdm_spatial_out_dims(&p.g, p.n, p.c, dims);
+    tdm_tensor_set_shape(ctx->out[0], TDM_DTYPE_FLOAT32, rank, dims);
     if (is_max && ctx->n_out > 1 && ctx->out[1] != NULL)
-        tdm_tensor_set_shape(ctx->out[1], TDM_DTYPE_INT64, nsp + 2, dims);
+        tdm_tensor_set_shape(ctx->out[1], TDM_DTYPE_INT64, rank, dims);
     return TDM_OK;
 }
 

@@ -237,3 +237,17 @@ int tdm_nn_threads(const tdm_op_ctx *ctx)
 {
     return ctx->pool != NULL ? tdm_pool_size(ctx->pool) : 1;
 }
+
+int tdm_spatial_out_dims(const tdm_spatial *g, int64_t n, int64_t c, int64_t *dims)
+{
+    dims[0] = n;
+    dims[1] = c;
+    for (int i = 0; i < g->nsp; i++)
+        dims[2 + i] = g->out[TDM_SP_AXES - g->nsp + i];
+    return g->nsp + 2;
+}
+
+bool tdm_spatial_volume(const int64_t v[TDM_SP_AXES], int64_t *vol)
+{
+    return !__builtin_mul_overflow(v[0], v[1], vol) && !__builtin_mul_overflow(*vol, v[2], vol);
+}

@@ -63,6 +63,12 @@ tdm_status tdm_spatial_read(tdm_op_ctx *ctx, int nsp, const int64_t *kernel, tdm
  */
 tdm_status tdm_spatial_forward(tdm_op_ctx *ctx, tdm_spatial *g, const int64_t *in, bool ceil_mode);
 
+/* dims = [n, c, out spatial...] of a sliding-window op's output; returns the rank. */
+int tdm_spatial_out_dims(const tdm_spatial *g, int64_t n, int64_t c, int64_t *dims);
+
+/* *vol = v[0] * v[1] * v[2] (a kernel or a spatial size); false when it overflows. */
+bool tdm_spatial_volume(const int64_t v[TDM_SP_AXES], int64_t *vol);
+
 /* Floor and ceiling of a / b for b > 0 and any sign of a. */
 static inline int64_t tdm_sp_floor_div(int64_t a, int64_t b)
 {
