@@ -80,7 +80,7 @@ tdm_status tdm_link_profile_named(const char *name, tdm_link_profile *out, tdm_e
     } k[] = {
         {"none", {0, 0, 0}},
         {"lan", {2, 0, 1000000}},
-        {"4g", {60, 0, 10000}},
+        {"4g", {60, 10, 10000}},
         {"congested", {200, 50, 1000}},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)

@@ -122,7 +122,7 @@ static void test_profiles(void **state)
     tdm_link_profile p;
     tdm_err err;
     assert_int_equal(tdm_link_profile_named("4g", &p, &err), TDM_OK);
-    assert_true(p.delay_ms == 60 && p.rate_kbps == 10000);
+    assert_true(p.delay_ms == 60 && p.jitter_ms == 10 && p.rate_kbps == 10000);
     assert_int_equal(tdm_link_profile_named("congested", &p, &err), TDM_OK);
     assert_true(p.delay_ms == 200 && p.jitter_ms == 50 && p.rate_kbps == 1000);
     assert_int_equal(tdm_link_profile_named("5g", &p, &err), TDM_ERR_INVALID_ARG);
