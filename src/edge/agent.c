@@ -1208,6 +1208,8 @@ static tdm_status create_from_doc(const tdm_json *root, const char *base_dir, td
         to.client_key = e->cfg.client_key;
         to.token_file = e->cfg.token_file;
         to.tls13_only = e->cfg.tls13_only;
+        to.hedge_after_ms = e->cfg.hedge_after_ms;
+        to.hedge_auto = e->cfg.hedge_auto;
         if ((st = tdm_transport_create(&to, &e->tp, err)) != TDM_OK)
             goto fail;
     }
@@ -1367,9 +1369,12 @@ char *tdm_edge_metrics_text(tdm_edge *e)
         tdm_transport_endpoint_stats(e->tp, i, &es);
         n += (size_t)snprintf(extra + n, sizeof extra - n,
                               "tandem_edge_endpoint_healthy{device=\"%s\",endpoint=\"%d\"} %d\n"
-                              "tandem_edge_endpoint_rtt_ms{device=\"%s\",endpoint=\"%d\"} %.3f\n",
+                              "tandem_edge_endpoint_rtt_ms{device=\"%s\",endpoint=\"%d\"} %.3f\n"
+                              "tandem_edge_hedges_total{device=\"%s\",endpoint=\"%d\"} %llu\n"
+                              "tandem_edge_hedge_wins_total{device=\"%s\",endpoint=\"%d\"} %llu\n",
                               e->cfg.device_id, i, es.healthy ? 1 : 0, e->cfg.device_id, i,
-                              es.ewma_rtt_ms);
+                              es.ewma_rtt_ms, e->cfg.device_id, i, (unsigned long long)es.hedges,
+                              e->cfg.device_id, i, (unsigned long long)es.hedge_wins);
     }
     return tdm_edge_metrics_render(&e->m, e->cfg.device_id, extra);
 }

@@ -27,7 +27,8 @@
  *   compression: {mode: int8, granularity: channel, channel_axis: 1, entropy: true,
  *                 clip: minmax, percentile: 99.9, zero_threshold: 0, topk_fraction: 0}
  *   transport: {endpoints: [...], ca_file, client_cert, client_key, token_file,
- *               tls13_only, health_interval_ms, telemetry_interval_ms, uplink_mbps}
+ *               tls13_only, health_interval_ms, telemetry_interval_ms, uplink_mbps,
+ *               hedge_after_ms (ms or "auto")}
  *   cache: {ttl_s: 300, max_bytes: 16777216, similarity: 0.995}
  *   offline: {queue: queue.db, retention_h: 24, max_bytes: 268435456}
  *   policy: {confidence_threshold, max_rtt_ms, margin}
@@ -351,10 +352,17 @@ static tdm_status parse_all(ctx *x, const tdm_json *root, tdm_edge_config *c)
     const tdm_json *t = tdm_json_get(root, "transport");
     c->health_interval_ms = 1000;
     if (t && t->type != TDM_JSON_NULL) {
-        static const char *const tkeys[] = {
-            "endpoints",   "ca_file",    "client_cert",        "client_key",
-            "token_file",  "tls13_only", "health_interval_ms", "telemetry_interval_ms",
-            "uplink_mbps", NULL};
+        static const char *const tkeys[] = {"endpoints",
+                                            "ca_file",
+                                            "client_cert",
+                                            "client_key",
+                                            "token_file",
+                                            "tls13_only",
+                                            "health_interval_ms",
+                                            "telemetry_interval_ms",
+                                            "uplink_mbps",
+                                            "hedge_after_ms",
+                                            NULL};
         TRY(only_keys(x, t, "transport", tkeys));
         TRY(get_str_list(x, t, "endpoints", "transport", c->endpoints, 8, &c->n_endpoints));
         for (int i = 0; i < c->n_endpoints; i++)
@@ -369,6 +377,14 @@ static tdm_status parse_all(ctx *x, const tdm_json *root, tdm_edge_config *c)
         TRY(get_num(x, t, "telemetry_interval_ms", "transport", 0, 3.6e6,
                     &c->telemetry_interval_ms));
         TRY(get_num(x, t, "uplink_mbps", "transport", 0, 1e6, &c->uplink_mbps));
+        const tdm_json *hg = tdm_json_get(t, "hedge_after_ms");
+        if (hg && hg->type == TDM_JSON_STRING) {
+            if (strcmp(hg->str, "auto") != 0)
+                return bad(x, "transport.hedge_after_ms", "want a number of ms or \"auto\"");
+            c->hedge_auto = true;
+        } else {
+            TRY(get_num(x, t, "hedge_after_ms", "transport", 0, 3.6e6, &c->hedge_after_ms));
+        }
     }
     for (int i = 0; i < c->n_models; i++)
         if (c->models[i].mode != TDM_EDGE_MODE_EDGE_ONLY && c->n_endpoints == 0)

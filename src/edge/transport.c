@@ -9,9 +9,11 @@
  * concurrent requests each get their own handle.
  */
 #include "edge/transport.h"
+#include "edge/transport_internal.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,30 +21,6 @@
 
 #include "base/clock.h"
 #include "edge/curl_init.h"
-
-#define POOL_MAX 8
-#define MAX_BODY ((size_t)64 << 20) /* an answer larger than this is refused */
-#define TOKEN_MAX 8192
-
-typedef struct endpoint {
-    char *url; /* without a trailing slash */
-    bool healthy;
-    int fails;          /* consecutive */
-    uint64_t last_fail; /* ns */
-    double ewma;        /* ms; < 0 until the first sample */
-    uint64_t requests, failures, failovers;
-    CURL *pool[POOL_MAX];
-    int n_pool;
-} endpoint;
-
-struct tdm_transport {
-    pthread_mutex_t mu;
-    endpoint ep[TDM_TRANSPORT_MAX_ENDPOINTS];
-    int n;
-    tdm_transport_options opt;
-    char *ca_file, *client_cert, *client_key, *token_file;
-    char auth_header[TOKEN_MAX + 32]; /* "Authorization: Bearer ..." or "" */
-};
 
 typedef struct body_buf {
     char *p;
@@ -118,6 +96,7 @@ tdm_status tdm_transport_create(const tdm_transport_options *opt, tdm_transport 
     if (t == NULL)
         return tdm_errf(err, TDM_ERR_NOMEM, "transport: out of memory");
     pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->idle_cv, NULL);
     t->opt = *opt;
     if (t->opt.max_failures <= 0)
         t->opt.max_failures = 2;
@@ -163,6 +142,10 @@ void tdm_transport_free(tdm_transport *t)
 {
     if (t == NULL)
         return;
+    pthread_mutex_lock(&t->mu); /* abandoned hedge legs end within their own timeouts */
+    while (t->legs_running > 0)
+        pthread_cond_wait(&t->idle_cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
     for (int i = 0; i < t->n; i++) {
         for (int k = 0; k < t->ep[i].n_pool; k++)
             curl_easy_cleanup(t->ep[i].pool[k]);
@@ -173,6 +156,7 @@ void tdm_transport_free(tdm_transport *t)
     free(t->client_key);
     free(t->token_file);
     pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->idle_cv);
     free(t);
 }
 
@@ -233,7 +217,7 @@ static void give_handle(tdm_transport *t, int i, CURL *h)
         curl_easy_cleanup(h);
 }
 
-static void record(tdm_transport *t, int i, bool ok, double ms, bool failover)
+void tdm_transport_record(tdm_transport *t, int i, bool ok, double ms, bool failover)
 {
     pthread_mutex_lock(&t->mu);
     endpoint *e = &t->ep[i];
@@ -243,7 +227,13 @@ static void record(tdm_transport *t, int i, bool ok, double ms, bool failover)
     if (ok) {
         e->fails = 0;
         e->healthy = true;
-        e->ewma = e->ewma < 0 ? ms : (1 - t->opt.ewma_alpha) * e->ewma + t->opt.ewma_alpha * ms;
+        if (e->ewma < 0) {
+            e->ewma = ms;
+            e->rttvar = ms / 2;
+        } else {
+            e->rttvar = 0.75 * e->rttvar + 0.25 * fabs(ms - e->ewma);
+            e->ewma = (1 - t->opt.ewma_alpha) * e->ewma + t->opt.ewma_alpha * ms;
+        }
     } else {
         e->failures++;
         e->last_fail = tdm_now_ns();
@@ -253,10 +243,19 @@ static void record(tdm_transport *t, int i, bool ok, double ms, bool failover)
     pthread_mutex_unlock(&t->mu);
 }
 
-/* One HTTP exchange with endpoint i. Returns the curl result; fills resp on an answer. */
-static CURLcode attempt(tdm_transport *t, int i, const char *path, const char *const *headers,
-                        const void *body, size_t len, bool post, double timeout_ms,
-                        tdm_http_response *resp, char *why, size_t why_len)
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    return atomic_load((atomic_bool *)arg) ? 1 : 0;
+}
+
+CURLcode tdm_transport_attempt(tdm_transport *t, int i, const char *path,
+                               const char *const *headers, const void *body, size_t len, bool post,
+                               double timeout_ms, atomic_bool *cancel, tdm_http_response *resp,
+                               char *why, size_t why_len)
 {
     CURL *h = take_handle(t, i);
     if (h == NULL) {
@@ -294,6 +293,11 @@ static CURLcode attempt(tdm_transport *t, int i, const char *path, const char *c
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    if (cancel) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)cancel);
+    }
     long tmo = timeout_ms < 1 ? 1 : (long)timeout_ms;
     long ctmo = (long)t->opt.connect_timeout_ms < tmo ? (long)t->opt.connect_timeout_ms : tmo;
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, tmo);
@@ -336,6 +340,27 @@ static CURLcode attempt(tdm_transport *t, int i, const char *path, const char *c
     return rc;
 }
 
+/* When to send a second copy to the next endpoint: never without a healthy second endpoint;
+ * a fixed delay; or, automatically, the first endpoint's RTO (srtt + 4 rttvar, RFC 6298), a
+ * latency that only a few percent of its answers exceed, so hedges stay a few percent of
+ * the traffic ("The Tail at Scale", Dean and Barroso). 0 = no hedge. */
+static double hedge_delay(tdm_transport *t, const int *order, int n)
+{
+    if (n < 2 || (t->opt.hedge_after_ms <= 0 && !t->opt.hedge_auto))
+        return 0;
+    double d = 0;
+    pthread_mutex_lock(&t->mu);
+    const endpoint *a = &t->ep[order[0]], *b = &t->ep[order[1]];
+    if (a->healthy && b->healthy) {
+        if (t->opt.hedge_after_ms > 0)
+            d = t->opt.hedge_after_ms;
+        else if (a->ewma >= 0)
+            d = fmax(1.0, a->ewma + 4 * a->rttvar);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return d;
+}
+
 static tdm_status request(tdm_transport *t, const char *path, const char *const *headers,
                           const void *body, size_t len, bool post, double timeout_ms,
                           tdm_http_response *resp, tdm_err *err)
@@ -346,18 +371,43 @@ static tdm_status request(tdm_transport *t, const char *path, const char *const 
     int order[TDM_TRANSPORT_MAX_ENDPOINTS];
     int n = pick_order(t, order);
     uint64_t start = tdm_now_ns();
-    char why[CURL_ERROR_SIZE + 64] = "no endpoint tried";
+    char why[WHY_MAX] = "no endpoint tried";
     bool reloaded_token = false;
-    for (int k = 0; k < n; k++) {
+    int k = 0;
+    double hedge_ms = hedge_delay(t, order, n);
+    if (hedge_ms > 0 && hedge_ms < timeout_ms) {
+        tdm_http_response r = {0};
+        int sent = 0;
+        bool answered = tdm_transport_hedged(t, order, hedge_ms, path, headers, body, len, post,
+                                             timeout_ms, &r, &sent, why, sizeof why);
+        resp->attempts += sent;
+        if (answered && !(r.status == 401 && t->token_file)) {
+            int attempts = resp->attempts;
+            *resp = r;
+            resp->attempts = attempts;
+            return TDM_OK;
+        }
+        if (answered) { /* 401: read the token again, then go on one endpoint at a time */
+            pthread_mutex_lock(&t->mu);
+            load_token(t);
+            pthread_mutex_unlock(&t->mu);
+            reloaded_token = true;
+            tdm_http_response_free(&r);
+        } else {
+            k = sent; /* those failed: fail over to the rest */
+        }
+    }
+    for (; k < n; k++) {
         double left = timeout_ms - (double)(tdm_now_ns() - start) / 1e6;
         if (left <= 0)
             break;
         int i = order[k];
         tdm_http_response r = {0};
-        CURLcode rc = attempt(t, i, path, headers, body, len, post, left, &r, why, sizeof why);
+        CURLcode rc = tdm_transport_attempt(t, i, path, headers, body, len, post, left, NULL, &r,
+                                            why, sizeof why);
         resp->attempts++;
         bool answered = rc == CURLE_OK && r.status > 0 && r.status < 500;
-        record(t, i, answered, r.rtt_ms, k > 0);
+        tdm_transport_record(t, i, answered, r.rtt_ms, k > 0);
         if (answered && r.status == 401 && t->token_file && !reloaded_token) {
             /* The token may have been rotated on disk: read it again and retry once. */
             pthread_mutex_lock(&t->mu);
@@ -401,9 +451,9 @@ int tdm_transport_check_health(tdm_transport *t, double timeout_ms)
     int healthy = 0;
     for (int i = 0; i < t->n; i++) {
         tdm_http_response r = {0};
-        char why[CURL_ERROR_SIZE + 64];
-        CURLcode rc =
-            attempt(t, i, "/healthz", NULL, NULL, 0, false, timeout_ms, &r, why, sizeof why);
+        char why[WHY_MAX];
+        CURLcode rc = tdm_transport_attempt(t, i, "/healthz", NULL, NULL, 0, false, timeout_ms,
+                                            NULL, &r, why, sizeof why);
         bool ok = rc == CURLE_OK && r.status == 200;
         pthread_mutex_lock(&t->mu);
         endpoint *e = &t->ep[i];
@@ -460,5 +510,7 @@ void tdm_transport_endpoint_stats(tdm_transport *t, int i, tdm_endpoint_stats *s
     st->requests = e->requests;
     st->failures = e->failures;
     st->failovers = e->failovers;
+    st->hedges = e->hedges;
+    st->hedge_wins = e->hedge_wins;
     pthread_mutex_unlock(&t->mu);
 }

@@ -18,6 +18,13 @@
  * request never waits longer than its deadline allows. Connections are
  * reused: each endpoint keeps a small pool of curl easy handles (and thus of
  * kept-alive connections). Thread-safe.
+ *
+ * Hedging (optional): when the best endpoint has not answered after a delay
+ * (fixed, or its RTO, which few answers exceed), a second copy goes to the
+ * next healthy endpoint and the first answer wins. Safe because every
+ * offload carries an idempotency key: gateways sharing an idempotency store
+ * run it once; separate regions may both run it, which the cost of a few
+ * percent of hedged requests pays for.
  */
 #ifndef TANDEM_EDGE_TRANSPORT_H
 #define TANDEM_EDGE_TRANSPORT_H
@@ -42,6 +49,8 @@ typedef struct tdm_transport_options {
     int max_failures;       /* consecutive failures before an endpoint is down; default 2 */
     double connect_timeout_ms; /* cap on connect time; default 2000 */
     double ewma_alpha;         /* weight of a new RTT sample; default 0.2 */
+    double hedge_after_ms;     /* > 0: a second copy to the next endpoint after this long */
+    bool hedge_auto;           /* hedge after the first endpoint's srtt + 4 rttvar */
 } tdm_transport_options;
 
 typedef struct tdm_transport tdm_transport;
@@ -60,6 +69,7 @@ typedef struct tdm_endpoint_stats {
     bool healthy;
     double ewma_rtt_ms; /* < 0 before the first sample */
     uint64_t requests, failures, failovers;
+    uint64_t hedges, hedge_wins; /* second copies sent here, and those that answered first */
 } tdm_endpoint_stats;
 
 tdm_status tdm_transport_create(const tdm_transport_options *opt, tdm_transport **out,

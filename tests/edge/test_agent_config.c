@@ -59,6 +59,12 @@ static void test_config_errors(void **state)
     expect_error("models:\n  - {name: a, version: 1, file: " MODEL ", mode: edge}\n"
                  "cache: {ttl_s: -1}\n",
                  "cache.ttl_s");
+    expect_error("models:\n  - {name: a, version: 1, file: " MODEL ", mode: edge}\n"
+                 "transport: {endpoints: [\"http://h:1\"], hedge_after_ms: soon}\n",
+                 "transport.hedge_after_ms");
+    expect_error("models:\n  - {name: a, version: 1, file: " MODEL ", mode: edge}\n"
+                 "transport: {endpoints: [\"http://h:1\"], hedge_after_ms: -5}\n",
+                 "transport.hedge_after_ms");
     expect_error("models: [\n", "edge config");
 }
 

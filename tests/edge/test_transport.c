@@ -4,7 +4,11 @@
  * endpoint costs one failed attempt and the request fails over, an endpoint
  * that is down comes back through a health check, a slow endpoint is cut
  * off by the request's own deadline, 5xx fails over while 4xx is an answer,
- * and the bearer token is read from its file and re-read on 401.
+ * and the bearer token is read from its file and re-read on 401. Hedging: a
+ * slow first endpoint gets a second copy sent to the next one, whose answer
+ * wins long before the first's; a fast first endpoint gets no hedge; a dead
+ * first endpoint fails over as without hedging; the automatic delay follows
+ * the measured RTT; freeing the transport waits for an abandoned copy.
  */
 #include <microhttpd.h>
 #include <setjmp.h>
@@ -25,6 +29,7 @@ typedef struct server {
     struct MHD_Daemon *d;
     int port;
     int delay_ms;           /* sleep before answering /slow */
+    int echo_delay_ms;      /* sleep before answering /echo */
     int status;             /* answer of /echo; 0 = 200 */
     char name[8];           /* returned in the body of /echo */
     const char *want_token; /* when set, /echo needs "Bearer <token>" */
@@ -79,6 +84,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (auth == NULL || strcmp(auth, want) != 0)
             return reply(c, 401, "{\"error\":{\"code\":\"unauthorized\"}}");
     }
+    if (s->echo_delay_ms)
+        usleep((useconds_t)s->echo_delay_ms * 1000);
     char body[4200];
     snprintf(body, sizeof body, "%s:%.*s", s->name, (int)u->len, u->buf);
     return reply(c, s->status ? s->status : 200, body);
@@ -232,6 +239,100 @@ static void test_token_file(void **state)
     remove(path);
 }
 
+static tdm_transport *make_hedged(server *a, server *b, double after_ms, bool autom)
+{
+    char ua[64], ub[64];
+    snprintf(ua, sizeof ua, "http://127.0.0.1:%d", a->port);
+    snprintf(ub, sizeof ub, "http://127.0.0.1:%d", b->port);
+    tdm_transport_options o = {
+        .endpoints = {ua, ub}, .n_endpoints = 2, .hedge_after_ms = after_ms, .hedge_auto = autom};
+    tdm_transport *t;
+    tdm_err err;
+    assert_int_equal(tdm_transport_create(&o, &t, &err), TDM_OK);
+    return t;
+}
+
+static void test_hedge(void **state)
+{
+    (void)state;
+    server a = {0}, b = {0};
+    a.delay_ms = 600;
+    server_start(&a, "A", 0);
+    server_start(&b, "B", 0);
+    tdm_transport *t = make_hedged(&a, &b, 50, false);
+    tdm_http_response r;
+    tdm_err err;
+    /* A sits on it: B's copy, sent after 50 ms, answers first */
+    uint64_t t0 = tdm_now_ns();
+    assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
+    double ms = (double)(tdm_now_ns() - t0) / 1e6;
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.endpoint, 1);
+    assert_int_equal(r.attempts, 2);
+    assert_true(ms >= 45 && ms < 450);
+    tdm_http_response_free(&r);
+    tdm_endpoint_stats es;
+    tdm_transport_endpoint_stats(t, 1, &es);
+    assert_int_equal(es.hedges, 1);
+    assert_int_equal(es.hedge_wins, 1);
+    /* a POST: the hedge carries the same body and headers; the caller's buffers may go as
+     * soon as the answer is in, while A's copy is still out */
+    char *body = strdup("payload");
+    const char *hdr[] = {"X-Test: 1", NULL};
+    a.echo_delay_ms = 600;
+    assert_int_equal(tdm_transport_post(t, "/echo", hdr, body, 7, 3000, &r, &err), TDM_OK);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.endpoint, 1);
+    assert_string_equal(r.body, "B:payload");
+    tdm_http_response_free(&r);
+    a.echo_delay_ms = 0;
+    /* freeing waits for A's abandoned copy rather than pulling its handles away */
+    tdm_transport_free(t);
+
+    /* a fast first endpoint: no hedge */
+    a.delay_ms = 0;
+    t = make_hedged(&a, &b, 200, false);
+    assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
+    assert_int_equal(r.endpoint, 0);
+    assert_int_equal(r.attempts, 1);
+    tdm_http_response_free(&r);
+    tdm_transport_endpoint_stats(t, 1, &es);
+    assert_int_equal(es.hedges, 0);
+    tdm_transport_free(t);
+
+    /* automatic: no estimate, no hedge; then RTT samples of ~1 ms make A's 600 ms late
+     * (in between, a scheduling hiccup on a loaded machine may rightly cause a hedge) */
+    t = make_hedged(&a, &b, 0, true);
+    assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
+    assert_int_equal(r.endpoint, 0);
+    assert_int_equal(r.attempts, 1);
+    tdm_http_response_free(&r);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
+        tdm_http_response_free(&r);
+    }
+    a.delay_ms = 600;
+    t0 = tdm_now_ns();
+    assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
+    assert_int_equal(r.endpoint, 1);
+    assert_true((double)(tdm_now_ns() - t0) / 1e6 < 450);
+    tdm_http_response_free(&r);
+    tdm_transport_free(t);
+
+    /* a dead first endpoint fails over at once, hedge or not */
+    t = make_hedged(&a, &b, 500, false);
+    server_stop(&a);
+    t0 = tdm_now_ns();
+    assert_int_equal(tdm_transport_post(t, "/echo", NULL, "x", 1, 3000, &r, &err), TDM_OK);
+    assert_int_equal(r.endpoint, 1);
+    assert_string_equal(r.body, "B:x");
+    assert_true((double)(tdm_now_ns() - t0) / 1e6 < 450);
+    tdm_http_response_free(&r);
+    tdm_transport_free(t);
+    server_stop(&b);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -247,9 +348,8 @@ static void test_bad_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_post_and_failover),
-        cmocka_unit_test(test_deadline_and_5xx),
-        cmocka_unit_test(test_token_file),
+        cmocka_unit_test(test_post_and_failover), cmocka_unit_test(test_deadline_and_5xx),
+        cmocka_unit_test(test_token_file),        cmocka_unit_test(test_hedge),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
