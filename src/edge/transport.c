@@ -429,8 +429,8 @@ static tdm_status request(tdm_transport *t, const char *path, const char *const 
             snprintf(why, sizeof why, "%s answered HTTP %ld", t->ep[i].url, r.status);
         tdm_http_response_free(&r);
     }
-    return tdm_errf(err, TDM_ERR_IO, "transport: no endpoint answered %s within %.0f ms (%s)", path,
-                    timeout_ms, why);
+    return tdm_errf(err, TDM_ERR_IO, "transport: no endpoint answered %s (deadline %.0f ms): %s",
+                    path, timeout_ms, why);
 }
 
 tdm_status tdm_transport_post(tdm_transport *t, const char *path, const char *const *headers,
