@@ -63,7 +63,7 @@ typedef struct tdm_edge_config {
     double telemetry_interval_ms; /* 0 = no telemetry push */
     double uplink_mbps;           /* known uplink for the policy; 0 = estimate */
     double hedge_after_ms;        /* second copy to the next endpoint after this; 0 = never */
-    bool hedge_auto;              /* ... after the best endpoint's srtt + 4 rttvar */
+    bool hedge_auto;              /* ... after the p95 of the best one's answer times */
     /* cache */
     double cache_ttl_s; /* 0 disables the cache */
     size_t cache_max_bytes;

@@ -26,6 +26,7 @@ typedef struct leg {
     hedge *h;
     int ep;
     bool done, taken;
+    bool censored; /* abandoned and already counted as late */
     CURLcode rc;
     tdm_http_response r;
     char why[WHY_MAX];
@@ -85,10 +86,10 @@ static void *run_leg(void *arg)
                                    h->len, h->post, (double)(h->deadline_ns - now) / 1e6,
                                    &h->cancel, &r, why, sizeof why);
     bool ok = rc == CURLE_OK && r.status > 0 && r.status < 500;
-    /* an abandoned copy says nothing about its endpoint */
-    if (!(rc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&h->cancel)))
-        tdm_transport_record(t, l->ep, ok, r.rtt_ms, false);
     pthread_mutex_lock(&h->mu);
+    /* an abandoned copy was counted when it lost, or says nothing (a late hedge) */
+    if (!l->censored && !(rc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&h->cancel)))
+        tdm_transport_record(t, l->ep, ok, r.rtt_ms, false);
     l->rc = rc;
     l->r = r;
     l->r.endpoint = l->ep;
@@ -191,6 +192,7 @@ bool tdm_transport_hedged(tdm_transport *t, const int order[2], double hedge_ms,
     }
     h->legs[0] = (leg){.h = h, .ep = order[0]};
     h->legs[1] = (leg){.h = h, .ep = order[1]};
+    uint64_t t0 = tdm_now_ns();
     pthread_mutex_lock(&h->mu);
     int started = start_leg(h, 0) ? 1 : 0;
     uint64_t hedge_at = tdm_now_ns() + (uint64_t)(hedge_ms * 1e6);
@@ -223,6 +225,10 @@ bool tdm_transport_hedged(tdm_transport *t, const int order[2], double hedge_ms,
             pthread_mutex_lock(&t->mu);
             t->ep[order[1]].hedge_wins++;
             pthread_mutex_unlock(&t->mu);
+            if (!h->legs[0].done) { /* the first is slower than this: let it lose its rank */
+                h->legs[0].censored = true;
+                tdm_transport_record_late(t, order[0], (double)(tdm_now_ns() - t0) / 1e6);
+            }
         }
     } else if (started > 0) {
         const leg *last = &h->legs[started - 1];

@@ -217,6 +217,29 @@ static void give_handle(tdm_transport *t, int i, CURL *h)
         curl_easy_cleanup(h);
 }
 
+/* Under t->mu: one answer time into endpoint e's estimates. */
+static void add_sample(tdm_transport *t, endpoint *e, double ms)
+{
+    if (e->ewma < 0) {
+        e->ewma = ms;
+        e->rttvar = ms / 2;
+    } else {
+        e->rttvar = 0.75 * e->rttvar + 0.25 * fabs(ms - e->ewma);
+        e->ewma = (1 - t->opt.ewma_alpha) * e->ewma + t->opt.ewma_alpha * ms;
+    }
+    e->lat[e->lat_next] = (float)ms;
+    e->lat_next = (e->lat_next + 1) % LAT_WINDOW;
+    if (e->n_lat < LAT_WINDOW)
+        e->n_lat++;
+}
+
+void tdm_transport_record_late(tdm_transport *t, int i, double ms)
+{
+    pthread_mutex_lock(&t->mu);
+    add_sample(t, &t->ep[i], ms);
+    pthread_mutex_unlock(&t->mu);
+}
+
 void tdm_transport_record(tdm_transport *t, int i, bool ok, double ms, bool failover)
 {
     pthread_mutex_lock(&t->mu);
@@ -227,13 +250,7 @@ void tdm_transport_record(tdm_transport *t, int i, bool ok, double ms, bool fail
     if (ok) {
         e->fails = 0;
         e->healthy = true;
-        if (e->ewma < 0) {
-            e->ewma = ms;
-            e->rttvar = ms / 2;
-        } else {
-            e->rttvar = 0.75 * e->rttvar + 0.25 * fabs(ms - e->ewma);
-            e->ewma = (1 - t->opt.ewma_alpha) * e->ewma + t->opt.ewma_alpha * ms;
-        }
+        add_sample(t, e, ms);
     } else {
         e->failures++;
         e->last_fail = tdm_now_ns();
@@ -340,10 +357,16 @@ CURLcode tdm_transport_attempt(tdm_transport *t, int i, const char *path,
     return rc;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
 /* When to send a second copy to the next endpoint: never without a healthy second endpoint;
- * a fixed delay; or, automatically, the first endpoint's RTO (srtt + 4 rttvar, RFC 6298), a
- * latency that only a few percent of its answers exceed, so hedges stay a few percent of
- * the traffic ("The Tail at Scale", Dean and Barroso). 0 = no hedge. */
+ * a fixed delay; or, automatically, the 95th percentile of the first endpoint's recent answer
+ * times, so that about 5% of requests are hedged ("The Tail at Scale", Dean and Barroso).
+ * 0 = no hedge. */
 static double hedge_delay(tdm_transport *t, const int *order, int n)
 {
     if (n < 2 || (t->opt.hedge_after_ms <= 0 && !t->opt.hedge_auto))
@@ -354,8 +377,12 @@ static double hedge_delay(tdm_transport *t, const int *order, int n)
     if (a->healthy && b->healthy) {
         if (t->opt.hedge_after_ms > 0)
             d = t->opt.hedge_after_ms;
-        else if (a->ewma >= 0)
-            d = fmax(1.0, a->ewma + 4 * a->rttvar);
+        else if (a->n_lat >= LAT_MIN_SAMPLES) {
+            float v[LAT_WINDOW];
+            memcpy(v, a->lat, (size_t)a->n_lat * sizeof *v);
+            qsort(v, (size_t)a->n_lat, sizeof *v, cmp_float);
+            d = fmax(1.0, v[(a->n_lat * 95 + 99) / 100 - 1]);
+        }
     }
     pthread_mutex_unlock(&t->mu);
     return d;

@@ -20,8 +20,10 @@
  * kept-alive connections). Thread-safe.
  *
  * Hedging (optional): when the best endpoint has not answered after a delay
- * (fixed, or its RTO, which few answers exceed), a second copy goes to the
- * next healthy endpoint and the first answer wins. Safe because every
+ * (fixed, or the 95th percentile of its recent answer times), a second copy
+ * goes to the next healthy endpoint and the first answer wins. A first copy
+ * that loses counts as an answer time of at least its wait, so an endpoint
+ * that stalls loses its rank as if it had been waited for. Safe because every
  * offload carries an idempotency key: gateways sharing an idempotency store
  * run it once; separate regions may both run it, which the cost of a few
  * percent of hedged requests pays for.
@@ -50,7 +52,7 @@ typedef struct tdm_transport_options {
     double connect_timeout_ms; /* cap on connect time; default 2000 */
     double ewma_alpha;         /* weight of a new RTT sample; default 0.2 */
     double hedge_after_ms;     /* > 0: a second copy to the next endpoint after this long */
-    bool hedge_auto;           /* hedge after the first endpoint's srtt + 4 rttvar */
+    bool hedge_auto;           /* hedge after the p95 of the first one's answer times */
 } tdm_transport_options;
 
 typedef struct tdm_transport tdm_transport;

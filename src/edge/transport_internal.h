@@ -15,6 +15,8 @@
 #define MAX_BODY ((size_t)64 << 20) /* an answer larger than this is refused */
 #define TOKEN_MAX 8192
 #define WHY_MAX (CURL_ERROR_SIZE + 64)
+#define LAT_WINDOW 64      /* recent answer times kept per endpoint, for the hedge percentile */
+#define LAT_MIN_SAMPLES 16 /* fewer: no automatic hedge yet */
 
 typedef struct endpoint {
     char *url; /* without a trailing slash */
@@ -24,6 +26,8 @@ typedef struct endpoint {
     double ewma;        /* ms; < 0 until the first sample */
     double rttvar;      /* ms; mean deviation of the samples from ewma (RFC 6298) */
     uint64_t requests, failures, failovers, hedges, hedge_wins;
+    float lat[LAT_WINDOW]; /* ring of recent answer times, ms */
+    int n_lat, lat_next;
     CURL *pool[POOL_MAX];
     int n_pool;
 } endpoint;
@@ -51,6 +55,10 @@ CURLcode tdm_transport_attempt(tdm_transport *t, int i, const char *path,
 
 /* Counts an attempt's outcome in endpoint i's health and RTT estimates. */
 void tdm_transport_record(tdm_transport *t, int i, bool ok, double ms, bool failover);
+
+/* An attempt abandoned after ms: its answer time is at least that. Feeds the RTT
+ * estimates (so that a stalling endpoint loses its rank) without counting a failure. */
+void tdm_transport_record_late(tdm_transport *t, int i, double ms);
 
 /*
  * Sends the request to order[0] and, if it has not answered after hedge_ms, a

@@ -301,14 +301,14 @@ static void test_hedge(void **state)
     assert_int_equal(es.hedges, 0);
     tdm_transport_free(t);
 
-    /* automatic: no estimate, no hedge; then RTT samples of ~1 ms make A's 600 ms late
-     * (in between, a scheduling hiccup on a loaded machine may rightly cause a hedge) */
+    /* automatic: too few answer times, no hedge; then a p95 of a few ms makes A's 600 ms
+     * late (in between, a scheduling hiccup on a loaded machine may rightly cause a hedge) */
     t = make_hedged(&a, &b, 0, true);
     assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
     assert_int_equal(r.endpoint, 0);
     assert_int_equal(r.attempts, 1);
     tdm_http_response_free(&r);
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 24; i++) {
         assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
         tdm_http_response_free(&r);
     }
@@ -318,6 +318,24 @@ static void test_hedge(void **state)
     assert_int_equal(r.endpoint, 1);
     assert_true((double)(tdm_now_ns() - t0) / 1e6 < 450);
     tdm_http_response_free(&r);
+    tdm_transport_free(t);
+
+    /* a first endpoint that loses to its hedge is counted late: after a few, B leads */
+    a.delay_ms = 300;
+    t = make_hedged(&a, &b, 20, false);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
+        assert_int_equal(r.endpoint, 1);
+        tdm_http_response_free(&r);
+    }
+    tdm_transport_endpoint_stats(t, 1, &es);
+    uint64_t hedges_before = es.hedges;
+    assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
+    assert_int_equal(r.endpoint, 1);
+    assert_int_equal(r.attempts, 1); /* B first now: no hedge needed */
+    tdm_http_response_free(&r);
+    tdm_transport_endpoint_stats(t, 1, &es);
+    assert_int_equal(es.hedges, hedges_before);
     tdm_transport_free(t);
 
     /* a dead first endpoint fails over at once, hedge or not */
