@@ -215,7 +215,7 @@ void tdm_gw_h_features(const tdm_gw_request *req, tdm_gw_response *resp)
     tdm_gw_run_entry(req, v, e, in, deadline, resp);
 out:
     if (idem_running) {
-        if (resp->status >= 500 || resp->status == 0)
+        if (!tdm_gw_idem_final(resp->status))
             tdm_gw_idem_abandon(tdm_gw_idem_of(req->gw), key);
         else
             tdm_gw_idem_finish(tdm_gw_idem_of(req->gw), key, now_s(), resp->status,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "cloud/idempotency.h"
 
 enum { ST_RUNNING = 1, ST_DONE = 2 };
 
@@ -170,7 +171,7 @@ tdm_gw_idem_result tdm_gw_idem_db_begin(tdm_gw_idem_db *d, const char *key, doub
 void tdm_gw_idem_db_finish(tdm_gw_idem_db *d, const char *key, double now_s, int status,
                            const char *body, size_t body_len)
 {
-    if (status >= 500) {
+    if (!tdm_gw_idem_final(status)) {
         tdm_gw_idem_db_abandon(d, key);
         return;
     }

@@ -254,15 +254,21 @@ tdm_gw_idem_result tdm_gw_idem_begin(tdm_gw_idem *s, const char *key, double now
     }
 }
 
+bool tdm_gw_idem_final(int status)
+{
+    return status >= 200 && status < 500 && status != 408 && status != 409 && status != 425 &&
+           status != 429 && status != 499;
+}
+
 void tdm_gw_idem_finish(tdm_gw_idem *s, const char *key, double now_s, int status, const char *body,
                         size_t body_len)
 {
-    if (s->db) {
-        tdm_gw_idem_db_finish(s->db, key, wall_s(), status, body, body_len);
+    if (!tdm_gw_idem_final(status)) {
+        tdm_gw_idem_abandon(s, key);
         return;
     }
-    if (status >= 500) {
-        tdm_gw_idem_abandon(s, key);
+    if (s->db) {
+        tdm_gw_idem_db_finish(s->db, key, wall_s(), status, body, body_len);
         return;
     }
     uint64_t h = hash_key(key);

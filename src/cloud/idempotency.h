@@ -6,12 +6,15 @@
  * not compute twice (cost) nor answer differently (a replayed decision must match the one the
  * device may already have acted on). The store maps key -> stored response (status + body),
  * bounded in entries with least-recently-used eviction and a TTL. A duplicate that arrives
- * while the first is still running waits for it rather than running in parallel. Transient
- * failures (5xx, 504) are not stored, so a retry runs again.
+ * while the first is still running waits for it rather than running in parallel. Answers
+ * that are not the request's own outcome are not stored, so a retry runs again: 5xx (504
+ * included), 408, 409, 425, 429 and 499 (the client went away, e.g. an agent killed
+ * mid-request: its resend must run, not replay "client closed").
  */
 #ifndef TANDEM_CLOUD_IDEMPOTENCY_H
 #define TANDEM_CLOUD_IDEMPOTENCY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,7 +37,9 @@ typedef enum tdm_gw_idem_result {
  */
 tdm_gw_idem_result tdm_gw_idem_begin(tdm_gw_idem *s, const char *key, double now_s, double wait_s,
                                      int *status, char **body, size_t *body_len);
-/* Stores the answer of a key begun with RUN (status >= 500 is forgotten instead). */
+/* True for an answer that is the request's own outcome and so may be replayed (see above). */
+bool tdm_gw_idem_final(int status);
+/* Stores the answer of a key begun with RUN (one that is not final is forgotten instead). */
 void tdm_gw_idem_finish(tdm_gw_idem *s, const char *key, double now_s, int status, const char *body,
                         size_t body_len);
 /* Forgets a key begun with RUN without an answer (waiters then run themselves). */

@@ -57,6 +57,11 @@ static void test_transient_failures_forgotten(void **state)
     assert_int_equal(tdm_gw_idem_begin(s, "k", 0, 1, &st, &body, &len), TDM_GW_IDEM_RUN);
     tdm_gw_idem_finish(s, "k", 0, 504, "late", 4);
     assert_int_equal(tdm_gw_idem_begin(s, "k", 0, 1, &st, &body, &len), TDM_GW_IDEM_RUN);
+    /* the client went away (an agent killed mid-request): its resend must run, not replay */
+    tdm_gw_idem_finish(s, "k", 0, 499, "closed", 6);
+    assert_int_equal(tdm_gw_idem_begin(s, "k", 0, 1, &st, &body, &len), TDM_GW_IDEM_RUN);
+    tdm_gw_idem_finish(s, "k", 0, 429, "busy", 4);
+    assert_int_equal(tdm_gw_idem_begin(s, "k", 0, 1, &st, &body, &len), TDM_GW_IDEM_RUN);
     tdm_gw_idem_abandon(s, "k");
     assert_int_equal(tdm_gw_idem_begin(s, "k", 0, 1, &st, &body, &len), TDM_GW_IDEM_RUN);
     tdm_gw_idem_finish(s, "k", 0, 200, "ok", 2);

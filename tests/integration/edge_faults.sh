@@ -116,7 +116,12 @@ settle() {
                 sleep 0.1
             done
         fi
-        if [[ "$route" == "offload" ]]; then delivered=$((delivered + 1)); else lost=$((lost + 1)); fi
+        if [[ "$route" == "offload" ]]; then
+            delivered=$((delivered + 1))
+        else
+            lost=$((lost + 1))
+            echo "lost: $id: $(curl -s -m 5 "http://127.0.0.1:$port/v1/requests/$id")" >&2
+        fi
     done <"$file"
     echo "$delivered $lost"
 }
