@@ -12,10 +12,13 @@
  *
  * Two kinds of exits:
  *   fit  --at C1,C2   heads fitted here on pooled features of cut tensors;
- *   eval --heads F    the same heads read back from their file;
+ *   eval --heads F    the same heads read back from their file (--refit:
+ *                     temperatures and thresholds fitted again);
  *   eval --outputs A,B,FINAL or --manifest M   BranchyNet-style models whose
  *                     exits are graph outputs: only temperatures and
  *                     thresholds are fitted.
+ * Thresholds keep the calibration loss plus --loss-margin standard errors
+ * within --max-loss, so that the budget also holds on the test split.
  * The report gives, per exit, its rate and accuracy on the test split, ECE
  * and MCE before and after temperature scaling, and for the whole cascade
  * the accuracy, the loss versus the final output and the mean FLOPs saved
@@ -48,6 +51,7 @@ static void exits_usage(FILE *f)
             "                        [--hidden 0|H] [--fit-on cal|train] [--split 5000]\n"
             "                        [--max-loss 1.0 | --min-exit-rate 40] [--out heads.tdmx]\n"
             "       tandem exits eval MODEL --heads FILE --data D [--split 5000]\n"
+            "                        [--refit [--max-loss X | --min-exit-rate Y] [--out F]]\n"
             "       tandem exits eval MODEL --outputs E1,E2,...,FINAL --data D [--split 5000]\n"
             "                        [--max-loss X | --min-exit-rate Y]\n"
             "       tandem exits eval --manifest manifest.json [--model edge] --data D ...\n"
@@ -69,9 +73,15 @@ static void exits_usage(FILE *f)
             "                      0 keeps file order); eval must use the seed fit used\n"
             "  --max-loss X        thresholds keep the accuracy loss vs the final output <= X%%\n"
             "                      on the calibration split (default 1.0)\n"
+            "  --loss-margin Z     ... plus Z standard errors of that split's loss estimate\n"
+            "                      (default 2.33: the budget holds on a test split of the same\n"
+            "                      size with about 95%% confidence; 0: no margin)\n"
             "  --min-exit-rate Y   instead: at least Y%% of inputs exit early\n"
             "  --confidence C      maxprob (default) or entropy (1 - H/log C)\n"
             "  --out FILE          write the heads (tdm-exits v1 JSON)\n"
+            "  --refit             eval --heads: fit temperatures and thresholds again on the\n"
+            "                      calibration split (heads trained on other data, --fit-on\n"
+            "                      train), and with --out write the heads file with them\n"
             "  --epochs N, --lr R, --l2 R, --seed S   head training (60, 1e-3, 1e-4, 1)\n"
             "  --limit N           only the first N images of the evaluation set\n"
             "  --threads T         worker threads (default 1)\n"
@@ -86,8 +96,8 @@ typedef struct exits_opts {
     int grid[MAXK];
     int n_pool;
     int64_t split, split_seed, hidden, epochs, seed, limit, train_limit, threads;
-    double lr, l2, max_loss, min_rate;
-    bool fit_on_train, json;
+    double lr, l2, max_loss, min_rate, margin;
+    bool fit_on_train, json, refit;
     tdm_confidence conf;
 } exits_opts;
 
@@ -153,9 +163,10 @@ typedef struct exit_set {
     float *cal[MAXK], *test[MAXK]; /* logits, owned */
     float *cal_final, *test_final; /* logits, borrowed */
     double T[MAXK], thr[MAXK], T_final;
-    double head_flops[MAXK];  /* per input, 0 for output exits */
-    double until_flops[MAXK]; /* backbone to compute targets 0..k */
-    double full_flops;        /* the plain model */
+    double T_nll[MAXK], T_nll_final; /* NLL minimisers (T is the one kept, see calibrate.h) */
+    double head_flops[MAXK];         /* per input, 0 for output exits */
+    double until_flops[MAXK];        /* backbone to compute targets 0..k */
+    double full_flops;               /* the plain model */
     bool flops_ok;
 } exit_set;
 
@@ -213,17 +224,17 @@ static void scratch_free(scratch *s)
 
 /* Fits temperatures (fit_t) and thresholds (select) on the calibration split. */
 static int calibrate_set(exit_set *es, bool fit_t, bool select, tdm_confidence kind,
-                         double max_loss, double min_rate)
+                         double max_loss, double margin, double min_rate)
 {
     tdm_err err = {{0}};
     if (fit_t) {
         for (int k = 0; k < es->n; k++)
-            if (tdm_cal_fit_temperature(es->cal[k], es->y_cal, es->n_cal, es->C, &es->T[k], &err) !=
-                TDM_OK)
+            if (tdm_cal_choose_temperature(es->cal[k], es->y_cal, es->n_cal, es->C, &es->T[k],
+                                           &es->T_nll[k], &err) != TDM_OK)
                 return tdm_cli_fail("exits", TDM_EXIT_FAIL, "exit '%s': %s", es->name[k], err.msg);
     }
-    if (tdm_cal_fit_temperature(es->cal_final, es->y_cal, es->n_cal, es->C, &es->T_final, &err) !=
-        TDM_OK)
+    if (tdm_cal_choose_temperature(es->cal_final, es->y_cal, es->n_cal, es->C, &es->T_final,
+                                   &es->T_nll_final, &err) != TDM_OK)
         return tdm_cli_fail("exits", TDM_EXIT_FAIL, "final output: %s", err.msg);
     if (!select)
         return TDM_EXIT_OK;
@@ -243,7 +254,7 @@ static int calibrate_set(exit_set *es, bool fit_t, bool select, tdm_confidence k
                                                   min_rate / 100.0, es->thr, &err)
                         : tdm_cascade_select_loss(es->n, (const float *const *)s.conf,
                                                   (const bool *const *)s.ok, s.ok[es->n], es->n_cal,
-                                                  max_loss / 100.0, es->thr, &err);
+                                                  max_loss / 100.0, margin, es->thr, &err);
     scratch_free(&s);
     if (st != TDM_OK)
         return tdm_cli_fail("exits", TDM_EXIT_FAIL, "%s", err.msg);
@@ -308,11 +319,12 @@ static int report(exit_set *es, tdm_confidence kind, const char *model, const ch
         for (int k = 0; k < es->n; k++) {
             printf("%s{\"name\":", k ? "," : "");
             json_str(es->name[k]);
-            printf(",\"temperature\":%.6g,\"threshold\":%.6g,\"exit_rate\":%.6f,"
+            printf(",\"temperature\":%.6g,\"temperature_nll\":%.6g,\"threshold\":%.6g,\"exit_"
+                   "rate\":%.6f,"
                    "\"exited\":%lld,\"exited_accuracy\":%.6f,\"alone_accuracy\":%.6f,"
                    "\"ece_before\":%.6f,\"mce_before\":%.6f,\"ece_after\":%.6f,"
                    "\"mce_after\":%.6f",
-                   es->T[k], es->thr[k], n ? (double)r.exited[k] / (double)n : 0.0,
+                   es->T[k], es->T_nll[k], es->thr[k], n ? (double)r.exited[k] / (double)n : 0.0,
                    (long long)r.exited[k],
                    r.exited[k] ? (double)r.correct[k] / (double)r.exited[k] : 0.0, st[k].acc,
                    st[k].ece0, st[k].mce0, st[k].ece1, st[k].mce1);
@@ -323,10 +335,11 @@ static int report(exit_set *es, tdm_confidence kind, const char *model, const ch
         }
         printf("],\"final\":{\"name\":");
         json_str(es->final_name);
-        printf(",\"accuracy\":%.6f,\"temperature\":%.6g,\"ece_before\":%.6f,\"mce_before\":%.6f,"
+        printf(",\"accuracy\":%.6f,\"temperature\":%.6g,\"temperature_nll\":%.6g,\"ece_before\":%."
+               "6f,\"mce_before\":%.6f,"
                "\"ece_after\":%.6f,\"mce_after\":%.6f,\"taken\":%lld",
-               st[es->n].acc, es->T_final, st[es->n].ece0, st[es->n].mce0, st[es->n].ece1,
-               st[es->n].mce1, (long long)r.final_taken);
+               st[es->n].acc, es->T_final, es->T_nll_final, st[es->n].ece0, st[es->n].mce0,
+               st[es->n].ece1, st[es->n].mce1, (long long)r.final_taken);
         if (es->flops_ok)
             printf(",\"flops\":%.0f", es->full_flops);
         printf("},\"accuracy\":%.6f,\"loss_vs_final\":%.6f,\"exit_rate\":%.6f", r.accuracy, r.loss,
@@ -655,7 +668,8 @@ static int cmd_fit(exits_opts *o)
         if ((rc = flops_until(&c, k + 1, cuts, &es.until_flops[k])) != TDM_EXIT_OK)
             goto done;
     }
-    if ((rc = calibrate_set(&es, true, true, o->conf, o->max_loss, o->min_rate)) != TDM_EXIT_OK)
+    if ((rc = calibrate_set(&es, true, true, o->conf, o->max_loss, o->margin, o->min_rate)) !=
+        TDM_EXIT_OK)
         goto done;
     for (int k = 0; k < es.n; k++) {
         ex->heads[k].temperature = es.T[k];
@@ -811,7 +825,7 @@ static int cmd_eval(exits_opts *o)
                 goto done;
             }
             es.name[k] = h->cut;
-            es.T[k] = h->temperature;
+            es.T[k] = es.T_nll[k] = h->temperature;
             es.thr[k] = h->threshold;
             es.cal[k] = head_logits(h, fe.x[k], 0, es.n_cal);
             es.test[k] = head_logits(h, fe.x[k], c.split, es.n_test);
@@ -881,9 +895,21 @@ static int cmd_eval(exits_opts *o)
                               (int)c.ds.labels[i], (long long)i, fe.n_classes, c.final_name);
             goto done;
         }
-    if ((rc = calibrate_set(&es, !o->heads, !o->heads, o->conf, o->max_loss, o->min_rate)) !=
+    const bool refit = !o->heads || o->refit;
+    if ((rc = calibrate_set(&es, refit, refit, o->conf, o->max_loss, o->margin, o->min_rate)) !=
         TDM_EXIT_OK)
         goto done;
+    if (ex && o->refit) {
+        for (int k = 0; k < es.n; k++) {
+            ex->heads[k].temperature = es.T[k];
+            ex->heads[k].threshold = es.thr[k];
+        }
+        tdm_err err = {{0}};
+        if (o->out && tdm_exits_save(ex, o->out, &err) != TDM_OK) {
+            rc = tdm_cli_fail("exits", TDM_EXIT_FAIL, "%s", err.msg);
+            goto done;
+        }
+    }
     rc = report(&es, o->conf, o->model, o->data, o->json);
 done:
     exit_set_free(&es);
@@ -897,10 +923,10 @@ done:
 /* ---- arguments ---------------------------------------------------------------------- */
 
 static const char *const k_valued[] = {
-    "--at",      "--data",     "--pool",          "--hidden",     "--fit-on",  "--train-limit",
-    "--split",   "--max-loss", "--min-exit-rate", "--confidence", "--out",     "--epochs",
-    "--lr",      "--l2",       "--seed",          "--limit",      "--threads", "--heads",
-    "--outputs", "--manifest", "--model",         "--split-seed"};
+    "--at",      "--data",     "--pool",          "--hidden",     "--fit-on",     "--train-limit",
+    "--split",   "--max-loss", "--min-exit-rate", "--confidence", "--out",        "--epochs",
+    "--lr",      "--l2",       "--seed",          "--limit",      "--threads",    "--heads",
+    "--outputs", "--manifest", "--model",         "--split-seed", "--loss-margin"};
 
 int tdm_cmd_exits(int argc, char **argv)
 {
@@ -909,6 +935,7 @@ int tdm_cmd_exits(int argc, char **argv)
                     .seed = 1,
                     .threads = 1,
                     .max_loss = 1.0,
+                    .margin = 2.33,
                     .min_rate = -1.0,
                     .manifest_model = "edge"};
     int rc = TDM_EXIT_USAGE;
@@ -930,6 +957,10 @@ int tdm_cmd_exits(int argc, char **argv)
         }
         if (strcmp(a, "--json") == 0) {
             o.json = true;
+            continue;
+        }
+        if (strcmp(a, "--refit") == 0) {
+            o.refit = true;
             continue;
         }
         if (a[0] != '-') {
@@ -1008,6 +1039,8 @@ int tdm_cmd_exits(int argc, char **argv)
             have_loss = true;
         } else if (strcmp(a, "--min-exit-rate") == 0) {
             ok = parse_double(v, 0.0, 100.0, &o.min_rate);
+        } else if (strcmp(a, "--loss-margin") == 0) {
+            ok = parse_double(v, 0.0, 10.0, &o.margin);
         } else if (strcmp(a, "--lr") == 0) {
             ok = parse_double(v, 1e-9, 10.0, &o.lr);
         } else if (strcmp(a, "--l2") == 0) {
@@ -1047,6 +1080,14 @@ int tdm_cmd_exits(int argc, char **argv)
             rc = tdm_cli_fail("exits", TDM_EXIT_USAGE,
                               "eval needs MODEL with one of --heads or --outputs, or --manifest "
                               "alone");
+            goto done;
+        }
+        if (o.refit && !o.heads) {
+            rc = tdm_cli_fail("exits", TDM_EXIT_USAGE, "--refit needs --heads");
+            goto done;
+        }
+        if (o.out && !o.refit) {
+            rc = tdm_cli_fail("exits", TDM_EXIT_USAGE, "eval writes --out only with --refit");
             goto done;
         }
         rc = cmd_eval(&o);

@@ -7,7 +7,9 @@
  * NLL(beta * z) is convex in beta: golden-section on log(beta) then converges
  * to the one minimum. Threshold selection works on counts, not fractions, so
  * "loss <= 1%" on 5000 inputs means exactly "at most 50 more errors than the
- * final output", with no rounding surprises.
+ * final output", with no rounding surprises; the optional margin is z
+ * standard errors of that count, from the number of inputs where the
+ * cascade and the final output disagree.
  */
 #include "collab/calibrate.h"
 
@@ -196,6 +198,41 @@ void tdm_cascade_apply(int n_exits, const float *const *conf, const bool *const 
     }
 }
 
+tdm_status tdm_cal_choose_temperature(const float *logits, const int32_t *labels, int64_t n, int c,
+                                      double *t_out, double *t_nll, tdm_err *err)
+{
+    double t;
+    tdm_status st = tdm_cal_fit_temperature(logits, labels, n, c, &t, err);
+    if (st != TDM_OK)
+        return st;
+    if (t_nll)
+        *t_nll = t;
+    float *c1 = malloc((size_t)n * sizeof *c1), *ct = malloc((size_t)n * sizeof *ct);
+    int32_t *pred = malloc((size_t)n * sizeof *pred);
+    bool *ok = malloc((size_t)n * sizeof *ok);
+    if (!c1 || !ct || !pred || !ok) {
+        st = tdm_errf(err, TDM_ERR_NOMEM, "temperature: out of memory for %lld examples",
+                      (long long)n);
+        goto done;
+    }
+    /* The prediction does not depend on T > 0, only the confidence does. */
+    tdm_cal_predict(logits, n, c, 1.0, TDM_CONF_MAXPROB, pred, c1, NULL);
+    tdm_cal_predict(logits, n, c, t, TDM_CONF_MAXPROB, NULL, ct, NULL);
+    for (int64_t i = 0; i < n; i++)
+        ok[i] = pred[i] == labels[i];
+    /* Scaling must earn its place on the calibration split; otherwise T = 1. */
+    double e1, et, mce;
+    tdm_cal_ece(c1, ok, n, &e1, &mce);
+    tdm_cal_ece(ct, ok, n, &et, &mce);
+    *t_out = et < e1 ? t : 1.0;
+done:
+    free(c1);
+    free(ct);
+    free(pred);
+    free(ok);
+    return st;
+}
+
 typedef struct cand {
     float conf;
     int64_t idx;
@@ -210,11 +247,25 @@ static int cand_desc(const void *a, const void *b)
 }
 
 /*
+ * Standard error of the count of extra errors (sum of d_i in {-1, 0, 1} over
+ * the n inputs, d_i = final right - cascade right) as seen on new data of the
+ * same size: n times the sample variance of d, from the sum e of d and the
+ * number of disagreements (sum of d_i^2).
+ */
+static double extra_sd(int64_t e, int64_t disagreements, int64_t n)
+{
+    double v = (double)disagreements - (double)e * (double)e / (double)n;
+    return v > 0.0 ? sqrt(v) : 0.0;
+}
+
+/*
  * Greedy thresholds allowing at most budget more errors than the final
- * output. Returns the number of inputs that exit early, or -1 on NOMEM.
+ * output, z standard errors of the estimate included (z = 0: the count as
+ * observed). Returns the number of inputs that exit early, or -1 on NOMEM.
  */
 static int64_t greedy_budget(int n_exits, const float *const *conf, const bool *const *correct,
-                             const bool *final_correct, int64_t n, int64_t budget, double *thr)
+                             const bool *final_correct, int64_t n, int64_t budget, double z,
+                             double *thr)
 {
     bool *gone = calloc((size_t)n + 1, sizeof *gone);
     cand *cs = malloc(((size_t)n + 1) * sizeof *cs);
@@ -223,7 +274,7 @@ static int64_t greedy_budget(int n_exits, const float *const *conf, const bool *
         free(cs);
         return -1;
     }
-    int64_t extra_errors = 0, n_gone = 0;
+    int64_t extra_errors = 0, n_gone = 0, disagree = 0;
     for (int k = 0; k < n_exits; k++) {
         int64_t m = 0;
         for (int64_t i = 0; i < n; i++)
@@ -231,16 +282,20 @@ static int64_t greedy_budget(int n_exits, const float *const *conf, const bool *
                 cs[m++] = (cand){conf[k][i], i};
         qsort(cs, (size_t)m, sizeof *cs, cand_desc);
         /* Errors added by taking the top j: sum of final_correct - correct_k. */
-        int64_t delta = 0, best = 0;
+        int64_t delta = 0, dis = 0, best = 0;
         for (int64_t j = 0; j < m; j++) {
             int64_t i = cs[j].idx;
-            delta += (int64_t)final_correct[i] - (int64_t)correct[k][i];
+            int64_t d = (int64_t)final_correct[i] - (int64_t)correct[k][i];
+            delta += d;
+            dis += d != 0;
             bool boundary = j + 1 == m || cs[j + 1].conf < cs[j].conf;
             if (!boundary)
                 continue;
             /* Stop at the first threshold over budget: going further would rely on later
              * lucky inputs cancelling errors, which does not carry over to new data. */
-            if (extra_errors + delta > budget)
+            if ((double)(extra_errors + delta) +
+                    z * extra_sd(extra_errors + delta, disagree + dis, n) >
+                (double)budget)
                 break;
             best = j + 1;
         }
@@ -253,6 +308,7 @@ static int64_t greedy_budget(int n_exits, const float *const *conf, const bool *
             int64_t i = cs[j].idx;
             gone[i] = true;
             extra_errors += (int64_t)final_correct[i] - (int64_t)correct[k][i];
+            disagree += final_correct[i] != correct[k][i];
         }
         n_gone += best;
     }
@@ -273,7 +329,7 @@ static tdm_status check_exits(int n_exits, int64_t n, tdm_err *err)
 
 tdm_status tdm_cascade_select_loss(int n_exits, const float *const *conf,
                                    const bool *const *correct, const bool *final_correct, int64_t n,
-                                   double max_loss, double *thr, tdm_err *err)
+                                   double max_loss, double z, double *thr, tdm_err *err)
 {
     tdm_status st = check_exits(n_exits, n, err);
     if (st != TDM_OK)
@@ -281,8 +337,11 @@ tdm_status tdm_cascade_select_loss(int n_exits, const float *const *conf,
     if (!(max_loss >= 0.0 && max_loss <= 1.0))
         return tdm_errf(err, TDM_ERR_INVALID_ARG,
                         "threshold selection: accuracy loss %g is not in [0, 1]", max_loss);
+    if (!(z >= 0.0 && z <= 10.0))
+        return tdm_errf(err, TDM_ERR_INVALID_ARG,
+                        "threshold selection: margin %g standard errors is not in [0, 10]", z);
     int64_t budget = (int64_t)floor(max_loss * (double)n + 1e-9);
-    if (greedy_budget(n_exits, conf, correct, final_correct, n, budget, thr) < 0)
+    if (greedy_budget(n_exits, conf, correct, final_correct, n, budget, z, thr) < 0)
         return tdm_errf(err, TDM_ERR_NOMEM, "threshold selection: out of memory");
     return TDM_OK;
 }
@@ -303,7 +362,7 @@ tdm_status tdm_cascade_select_rate(int n_exits, const float *const *conf,
     int64_t lo = 0, hi = n;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        int64_t got = greedy_budget(n_exits, conf, correct, final_correct, n, mid, thr);
+        int64_t got = greedy_budget(n_exits, conf, correct, final_correct, n, mid, 0.0, thr);
         if (got < 0)
             return tdm_errf(err, TDM_ERR_NOMEM, "threshold selection: out of memory");
         if (got >= need)
@@ -313,7 +372,7 @@ tdm_status tdm_cascade_select_rate(int n_exits, const float *const *conf,
     }
     /* Greedy exit counts are not strictly monotone in the budget: step up until reached. */
     for (int64_t b = lo; b <= n; b++) {
-        int64_t got = greedy_budget(n_exits, conf, correct, final_correct, n, b, thr);
+        int64_t got = greedy_budget(n_exits, conf, correct, final_correct, n, b, 0.0, thr);
         if (got < 0)
             return tdm_errf(err, TDM_ERR_NOMEM, "threshold selection: out of memory");
         if (got >= need)

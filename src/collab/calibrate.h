@@ -10,14 +10,17 @@
  *  - temperature scaling: one scalar T per exit, logits / T, fitted by
  *    minimising the negative log-likelihood. NLL is convex in beta = 1/T, so a
  *    golden-section search over log(beta) finds the minimum without
- *    gradients or step sizes to tune;
+ *    gradients or step sizes to tune; the fit is kept only when it lowers
+ *    the calibration set's ECE (else T = 1);
  *  - expected and maximum calibration error over 15 equal-width bins of the
  *    max-softmax probability (Guo et al. 2017);
  *  - threshold selection for a cascade of exits followed by the final
  *    output: greedy from the earliest exit, each exit takes as many of the
  *    still-undecided inputs as it can while the accuracy loss of the whole
  *    cascade versus the final output stays within the budget. Giving the
- *    budget to the earliest exits first maximises compute saved. An
+ *    budget to the earliest exits first maximises compute saved. The
+ *    budget can include a margin of z standard errors of the observed loss,
+ *    so that it holds on new data and not only on the set that chose it. An
  *    "exit rate >= Y%" target searches for the smallest loss budget whose
  *    greedy thresholds reach the rate.
  */
@@ -45,6 +48,19 @@ double tdm_cal_nll(const float *logits, const int32_t *labels, int64_t n, int c,
  */
 tdm_status tdm_cal_fit_temperature(const float *logits, const int32_t *labels, int64_t n, int c,
                                    double *t_out, tdm_err *err);
+
+/*
+ * The temperature of an exit, chosen on a calibration set (logits, labels):
+ * the NLL minimiser when it lowers this set's ECE, otherwise T = 1. NLL
+ * weighs confident mistakes heavily: a head already calibrated to a percent
+ * or two in its crowded top bins (early stopping on validation NLL does
+ * that) can get an NLL-optimal T that spreads those bins and raises its ECE;
+ * such a T is refused rather than replaced by an ECE-optimal one, which
+ * would fit the noise of a 15-bin ECE. *t_nll (may be NULL) receives the NLL
+ * minimiser; the errors are tdm_cal_fit_temperature's (and NOMEM).
+ */
+tdm_status tdm_cal_choose_temperature(const float *logits, const int32_t *labels, int64_t n, int c,
+                                      double *t_out, double *t_nll, tdm_err *err);
 
 /*
  * Per row of logits [n, c] at temperature t: the predicted class (first
@@ -85,11 +101,16 @@ void tdm_cascade_apply(int n_exits, const float *const *conf, const bool *const 
 /*
  * Chooses thresholds thr[k] (a value above 1 disables an exit) so that the
  * cascade's accuracy loss versus the final output on this set is at most
- * max_loss (a fraction, e.g. 0.01), greedily from the earliest exit.
+ * max_loss (a fraction, e.g. 0.01), greedily from the earliest exit. With
+ * z > 0 the loss plus z standard errors of its estimate must stay within
+ * max_loss: the loss observed on a calibration split is a noisy sample, and
+ * the threshold the greedy stops at is exactly where that noise is largest,
+ * so z = 1.645 asks for the budget to hold on new data with about 95%
+ * one-sided confidence. z in [0, 10].
  */
 tdm_status tdm_cascade_select_loss(int n_exits, const float *const *conf,
                                    const bool *const *correct, const bool *final_correct, int64_t n,
-                                   double max_loss, double *thr, tdm_err *err);
+                                   double max_loss, double z, double *thr, tdm_err *err);
 
 /*
  * Chooses thresholds reaching an exit rate of at least min_rate (fraction)

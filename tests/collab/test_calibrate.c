@@ -159,6 +159,10 @@ static void test_scaling_lowers_ece(void **state)
     tdm_cal_ece(mp, ok, n, &e1, &m);
     assert_true(e0 > 0.1);
     assert_true(e1 < 0.02);
+    /* Scaling this set clearly lowers its ECE: the choice keeps the NLL temperature. */
+    double tc, tn;
+    assert_int_equal(tdm_cal_choose_temperature(z, y, n, c, &tc, &tn, NULL), TDM_OK);
+    assert_true(tc == t && tn == t);
     free(z);
     free(y);
     free(mp);
@@ -178,6 +182,48 @@ static void test_entropy_confidence(void **state)
     assert_int_equal(pred[0], 0);
     assert_int_equal(pred[1], 0);
     assert_true(fabs(mp[0] - 1.0 / 3.0) < 1e-6);
+}
+
+/*
+ * A set calibrated as a 15-bin ECE sees it (one bin, mean confidence equal
+ * to accuracy: ECE 0 at T = 1) but not as NLL sees it: half the inputs say
+ * 0.999 and are 95% right, half say 0.94 and are 98.9% right. The NLL
+ * minimiser moves away from 1 and would raise the ECE; the choice keeps 1.
+ */
+static void test_choose_keeps_one(void **state)
+{
+    (void)state;
+    const int64_t n = 2000;
+    float *z = malloc((size_t)(n * 2) * sizeof *z);
+    int32_t *y = malloc((size_t)n * sizeof *y);
+    assert_true(z && y);
+    for (int64_t i = 0; i < n; i++) {
+        bool a = i < n / 2;
+        int64_t r = a ? i : i - n / 2; /* rank within its half */
+        z[2 * i] = (float)(a ? log(0.999 / 0.001) : log(0.94 / 0.06));
+        z[2 * i + 1] = 0.0f;
+        y[i] = r < (a ? 950 : 989) ? 0 : 1;
+    }
+    double t, tn;
+    assert_int_equal(tdm_cal_choose_temperature(z, y, n, 2, &t, &tn, NULL), TDM_OK);
+    assert_true(fabs(tn - 1.0) > 0.05);
+    assert_true(t == 1.0);
+    /* T = 1 really is the better one for ECE here. */
+    float conf[2000];
+    bool ok[2000];
+    int32_t pred[2000];
+    double e1, en, m;
+    tdm_cal_predict(z, n, 2, 1.0, TDM_CONF_MAXPROB, pred, conf, NULL);
+    for (int64_t i = 0; i < n; i++)
+        ok[i] = pred[i] == y[i];
+    tdm_cal_ece(conf, ok, n, &e1, &m);
+    tdm_cal_predict(z, n, 2, tn, TDM_CONF_MAXPROB, pred, conf, NULL);
+    tdm_cal_ece(conf, ok, n, &en, &m);
+    assert_true(e1 < 1e-6 && en > e1);
+    tdm_err err = {{0}};
+    assert_int_equal(tdm_cal_choose_temperature(z, y, 0, 2, &t, &tn, &err), TDM_ERR_INVALID_ARG);
+    free(z);
+    free(y);
 }
 
 /* Two exits whose correctness depends on confidence; the final is 95% right. */
@@ -226,7 +272,7 @@ static void test_thresholds_meet_loss(void **state)
         double thr[2];
         assert_int_equal(tdm_cascade_select_loss(2, (const float *const *)cal.conf,
                                                  (const bool *const *)cal.ok, cal.fin, cal.n,
-                                                 targets[t], thr, NULL),
+                                                 targets[t], 0.0, thr, NULL),
                          TDM_OK);
         tdm_cascade_result r;
         tdm_cascade_apply(2, (const float *const *)cal.conf, (const bool *const *)cal.ok, cal.fin,
@@ -244,9 +290,9 @@ static void test_thresholds_meet_loss(void **state)
     double a[2], b[2];
     tdm_cascade_result ra, rb;
     tdm_cascade_select_loss(2, (const float *const *)cal.conf, (const bool *const *)cal.ok, cal.fin,
-                            cal.n, 0.01, a, NULL);
+                            cal.n, 0.01, 0.0, a, NULL);
     tdm_cascade_select_loss(2, (const float *const *)cal.conf, (const bool *const *)cal.ok, cal.fin,
-                            cal.n, 0.05, b, NULL);
+                            cal.n, 0.05, 0.0, b, NULL);
     tdm_cascade_apply(2, (const float *const *)cal.conf, (const bool *const *)cal.ok, cal.fin,
                       cal.n, a, &ra);
     tdm_cascade_apply(2, (const float *const *)cal.conf, (const bool *const *)cal.ok, cal.fin,
@@ -281,7 +327,58 @@ static void test_thresholds_meet_rate(void **state)
                                              (const bool *const *)cal.ok, cal.fin, cal.n, 1.5, thr,
                                              &err),
                      TDM_ERR_INVALID_ARG);
-    assert_int_equal(tdm_cascade_select_loss(0, NULL, NULL, NULL, 10, 0.01, thr, &err),
+    assert_int_equal(tdm_cascade_select_loss(0, NULL, NULL, NULL, 10, 0.01, 0.0, thr, &err),
+                     TDM_ERR_INVALID_ARG);
+    free_cascade(&cal);
+}
+
+/*
+ * A margin of z standard errors: never exits more than the plain budget, keeps
+ * the calibration loss under the budget by the margin, and holds the budget on
+ * fresh draws far more often than the plain count (which stops right at the
+ * budget on the calibration draw, so it overshoots on about half of new ones).
+ */
+static void test_thresholds_margin(void **state)
+{
+    (void)state;
+    cascade_data cal;
+    make_cascade(&cal, 2000, 11);
+    double t0[2], t1[2];
+    const double budget = 0.01;
+    assert_int_equal(tdm_cascade_select_loss(2, (const float *const *)cal.conf,
+                                             (const bool *const *)cal.ok, cal.fin, cal.n, budget,
+                                             0.0, t0, NULL),
+                     TDM_OK);
+    assert_int_equal(tdm_cascade_select_loss(2, (const float *const *)cal.conf,
+                                             (const bool *const *)cal.ok, cal.fin, cal.n, budget,
+                                             1.645, t1, NULL),
+                     TDM_OK);
+    tdm_cascade_result r0, r1;
+    tdm_cascade_apply(2, (const float *const *)cal.conf, (const bool *const *)cal.ok, cal.fin,
+                      cal.n, t0, &r0);
+    tdm_cascade_apply(2, (const float *const *)cal.conf, (const bool *const *)cal.ok, cal.fin,
+                      cal.n, t1, &r1);
+    assert_true(r1.exit_rate <= r0.exit_rate);
+    assert_true(r1.exit_rate > 0.0);
+    assert_true(r1.loss < budget);
+    int over0 = 0, over1 = 0;
+    for (uint64_t seed = 100; seed < 120; seed++) {
+        cascade_data test;
+        make_cascade(&test, 2000, seed);
+        tdm_cascade_apply(2, (const float *const *)test.conf, (const bool *const *)test.ok,
+                          test.fin, test.n, t0, &r0);
+        tdm_cascade_apply(2, (const float *const *)test.conf, (const bool *const *)test.ok,
+                          test.fin, test.n, t1, &r1);
+        over0 += r0.loss > budget;
+        over1 += r1.loss > budget;
+        free_cascade(&test);
+    }
+    assert_true(over1 <= 4);
+    assert_true(over1 < over0);
+    tdm_err err = {{0}};
+    assert_int_equal(tdm_cascade_select_loss(2, (const float *const *)cal.conf,
+                                             (const bool *const *)cal.ok, cal.fin, cal.n, budget,
+                                             -1.0, t1, &err),
                      TDM_ERR_INVALID_ARG);
     free_cascade(&cal);
 }
@@ -296,9 +393,10 @@ static void test_thresholds_small(void **state)
     const float *conf[1] = {c0};
     const bool *ok[1] = {k0};
     double thr[1];
-    assert_int_equal(tdm_cascade_select_loss(1, conf, ok, fin, 6, 0.0, thr, NULL), TDM_OK);
+    assert_int_equal(tdm_cascade_select_loss(1, conf, ok, fin, 6, 0.0, 0.0, thr, NULL), TDM_OK);
     assert_true(fabs(thr[0] - 0.8) < 1e-6); /* the first two, then an error */
-    assert_int_equal(tdm_cascade_select_loss(1, conf, ok, fin, 6, 1.0 / 6.0, thr, NULL), TDM_OK);
+    assert_int_equal(tdm_cascade_select_loss(1, conf, ok, fin, 6, 1.0 / 6.0, 0.0, thr, NULL),
+                     TDM_OK);
     assert_true(fabs(thr[0] - 0.6) < 1e-6); /* one error affordable, the second one is not */
     tdm_cascade_result r;
     tdm_cascade_apply(1, conf, ok, fin, 6, thr, &r);
@@ -315,10 +413,12 @@ int main(void)
         cmocka_unit_test(test_temperature_bad_input),
         cmocka_unit_test(test_ece),
         cmocka_unit_test(test_scaling_lowers_ece),
+        cmocka_unit_test(test_choose_keeps_one),
         cmocka_unit_test(test_entropy_confidence),
         cmocka_unit_test(test_thresholds_meet_loss),
         cmocka_unit_test(test_thresholds_meet_rate),
         cmocka_unit_test(test_thresholds_small),
+        cmocka_unit_test(test_thresholds_margin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,9 @@ usage_case 2 "fit needs MODEL and --at" fit m.onnx --data mnist
 usage_case 2 "--pool: bad value 'grid99'" fit m.onnx --at x --data mnist --pool grid99
 usage_case 2 "exclude each other" fit m.onnx --at x --data d --max-loss 1 --min-exit-rate 40
 usage_case 2 "eval needs MODEL with one of" eval m.onnx --data d
+usage_case 2 "--refit needs --heads" eval m.onnx --outputs a,b --data d --refit
+usage_case 2 "only with --refit" eval m.onnx --heads h --data d --out x
+usage_case 2 "--loss-margin: bad value '-1'" fit m.onnx --at x --data d --loss-margin -1
 usage_case 1 "/nonexistent/m.onnx" fit /nonexistent/m.onnx --at x --data d
 
 if [ ! -f "$model" ] || [ ! -f "$mnist/t10k-images-idx3-ubyte.gz" ]; then
@@ -90,8 +93,9 @@ if [ -s "$tmp/fit.json" ] && [ -s "$tmp/eval.json" ]; then
     loss="$(top "$tmp/eval.json" loss_vs_final)"
     rate="$(top "$tmp/eval.json" exit_rate)"
     saved="$(top "$tmp/eval.json" flops_saved)"
-    # Thresholds are chosen for <= 1% on the calibration split; allow 1.5% on the test split.
-    if awk -v l="$loss" 'BEGIN { exit !(l <= 0.015) }'; then ok; else bad "loss $loss > 1.5%"; fi
+    # Thresholds keep the calibration loss plus 2.33 standard errors within 1%: the test split
+    # must be within 1% too.
+    if awk -v l="$loss" 'BEGIN { exit !(l <= 0.01) }'; then ok; else bad "loss $loss > 1%"; fi
     if awk -v r="$rate" 'BEGIN { exit !(r >= 0.40) }'; then ok; else bad "exit rate $rate < 40%"; fi
     if awk -v s="$saved" 'BEGIN { exit !(s >= 0.40) }'; then ok; else bad "saved $saved < 40%"; fi
     # ECE after temperature scaling is a proper fraction, and the final accuracy is the model's.
@@ -117,6 +121,56 @@ if "$bin" exits fit "$model" --at input --pool grid7 --data "$mnist" --min-exit-
     if awk -v r="$r" 'BEGIN { exit !(r >= 0.65) }'; then ok; else bad "rate target: $r"; fi
 else
     bad "exits fit --min-exit-rate failed: $(cat "$tmp/rate.err")"
+fi
+
+# --refit: new thresholds from the same heads; a smaller budget exits no more inputs, and the file
+# it writes reproduces its figures.
+if "$bin" exits eval "$model" --heads "$tmp/h.tdmx" --data "$mnist" --refit --max-loss 0.3 \
+    --out "$tmp/r.tdmx" --json >"$tmp/refit.json" 2>"$tmp/refit.err" &&
+    "$bin" exits eval "$model" --heads "$tmp/r.tdmx" --data "$mnist" --json >"$tmp/r.json" \
+        2>>"$tmp/refit.err"; then
+    r0="$(top "$tmp/eval.json" exit_rate)"
+    r1="$(top "$tmp/refit.json" exit_rate)"
+    r2="$(top "$tmp/r.json" exit_rate)"
+    if [ -n "$r1" ] && [ "$r1" = "$r2" ] && awk -v a="$r1" -v b="$r0" 'BEGIN { exit !(a <= b) }'; then
+        ok
+    else
+        bad "refit: exit rate $r1 (file: $r2) vs $r0 at the default budget"
+    fi
+else
+    bad "exits eval --refit failed: $(cat "$tmp/refit.err")"
+fi
+
+# The committed heads of the Fashion-MNIST cloud CNN meet issue 4's target on the test split:
+# >= 40% early exits, <= 1% accuracy loss, >= 40% of the FLOPs saved (docs/exits.md). Sanitizer
+# builds only check that they load and run (on 1000 images).
+fm="$src/models/fashion-mnist"
+fdata="${TDM_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+if [ -f "$fm/cloud.exits.json" ] && [ -f "$fdata/t10k-images-idx3-ubyte.gz" ]; then
+    lim=()
+    if [ -n "${TDM_BUILD_DIR:-}" ] &&
+        grep -q '^TDM_SANITIZE:BOOL=ON' "$TDM_BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
+        lim=(--limit 1000 --split 500)
+    fi
+    if "$bin" exits eval "$fm/cloud.onnx" --heads "$fm/cloud.exits.json" --data "$fdata" \
+        --threads 2 "${lim[@]}" --json >"$tmp/fm.json" 2>"$tmp/fm.err"; then
+        ok
+        if [ "${#lim[@]}" -eq 0 ]; then
+            l="$(top "$tmp/fm.json" loss_vs_final)"
+            r="$(top "$tmp/fm.json" exit_rate)"
+            v="$(top "$tmp/fm.json" flops_saved)"
+            if awk -v l="$l" -v r="$r" -v v="$v" 'BEGIN { exit !(l <= 0.01 && r >= 0.4 && v >= 0.4) }'
+            then
+                ok
+            else
+                bad "fashion heads: loss $l, exit rate $r, saved $v"
+            fi
+        fi
+    else
+        bad "exits eval of $fm/cloud.exits.json failed: $(cat "$tmp/fm.err")"
+    fi
+else
+    echo "note: Fashion-MNIST heads check skipped ($fdata has no test set)"
 fi
 
 echo "$passed passed, $failed failed"
