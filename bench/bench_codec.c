@@ -232,9 +232,16 @@ static void compare_entropy(const char *name, const tdm_tensor *t, double secs)
     tdm_sym_encode(sym, n, 8, true, &w, &st, NULL);
     printf("\n[%s] %zu int8 symbols, %.1f%% zero\n", name, n, 100.0 * (double)zeros / (double)n);
     printf("  %-16s %10s %8s %12s %12s\n", "coder", "bytes", "bits/sym", "enc MB/s", "dec MB/s");
-    printf("  %-16s %10zu %8.3f %12.0f %12.0f   (model %u, %u tables, %zu table bytes)\n",
-           "tandem rANS", sj.len, 8.0 * (double)sj.len / (double)n, (double)n / te / 1e6,
-           (double)n / td / 1e6, st.model, st.nctx, st.table_bytes);
+    static const char *const methods[] = {"raw", "constant", "rANS", "runs"};
+    printf("  %-16s %10zu %8.3f %12.0f %12.0f   (%s, model %u, %u tables, %zu table bytes, "
+           "%zu runs)\n",
+           "tandem", sj.len, 8.0 * (double)sj.len / (double)n, (double)n / te / 1e6,
+           (double)n / td / 1e6, methods[st.method & 3], st.model, st.nctx, st.table_bytes,
+           st.runs);
+    /* the same symbols as a version-1 frame codes them (no run-length streams) */
+    tdm_wbuf_init(&w, sj.stream, sj.cap);
+    tdm_sym_encode_v(sym, n, 8, true, 1, &w, &st, NULL);
+    printf("  %-16s %10zu %8.3f\n", "tandem v1", w.len, 8.0 * (double)w.len / (double)n);
 #ifdef TDM_HAVE_ZSTD
     static const int levels[3] = {1, 3, 19};
     for (int li = 0; li < 3; li++) {

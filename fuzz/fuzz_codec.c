@@ -7,12 +7,18 @@
  *    (run with -malloc_limit_mb: the limit here is 256 KiB of output, so
  *    any allocation above a few MiB is a bug). A frame that decodes is re-encoded
  *    losslessly and must come back bit-exact.
+ *    The same bytes are decoded a second time with the CRC recomputed, so
+ *    that mutations reach the payload parser instead of stopping at the CRC.
  * 2. Round trip: the first 8 bytes choose the mode and options and the rest
  *    are float32 values (any bits: NaN, Inf, subnormals). Encoding must fit
  *    the bound and decoding must honour the mode's contract: bit-exact for
  *    lossless, float16 rounding for f16, at most half a step of error for
  *    int8/int4 with min/max clipping (a step is never below FLT_MIN),
  *    non-finite values kept exactly.
+ * 3. Symbol stream: the input read as one stream of n 4- or 8-bit symbols
+ *    (frame version 1 or 2: plain, or run-length with its own length codes
+ *    and extra bits), decoded directly; a stream that decodes is re-encoded
+ *    and must round-trip.
  *
  * The same function runs over fuzz/corpus/codec/ in CI
  * (tests/codec/test_codec_corpus.c includes this file), so every input that
@@ -25,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/crc32c.h"
+#include "codec/entropy.h"
 #include "tandem/codec.h"
 
 #define FUZZ_LIMIT ((size_t)1 << 18)
@@ -67,7 +75,7 @@ static void fz_roundtrip(const tdm_tensor *t, const tdm_codec_params *p, tdm_ten
     free(buf);
 }
 
-static void fz_decode(const uint8_t *data, size_t size)
+static void fz_decode_frame(const uint8_t *data, size_t size)
 {
     tdm_codec_header h;
     (void)tdm_codec_frame_info(data, size, &h, NULL);
@@ -84,6 +92,52 @@ static void fz_decode(const uint8_t *data, size_t size)
     FUZZ_CHECK(memcmp(again.data, out.data, tdm_tensor_nbytes(&out)) == 0);
     tdm_tensor_free(&again);
     tdm_tensor_free(&out);
+}
+
+static void fz_decode(const uint8_t *data, size_t size)
+{
+    fz_decode_frame(data, size);
+    if (size < 20 || memcmp(data, "TDMC", 4) != 0)
+        return;
+    uint8_t *fixed = malloc(size);
+    FUZZ_CHECK(fixed != NULL);
+    memcpy(fixed, data, size);
+    uint32_t crc = tdm_crc32c(0, fixed, size - 4);
+    for (int i = 0; i < 4; i++)
+        fixed[size - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+    fz_decode_frame(fixed, size);
+    free(fixed);
+}
+
+/* Part 3: bytes 0-1 n, byte 2 bit 0 4-bit symbols, bit 1 version 1; the rest is the stream. */
+static void fz_symbols(const uint8_t *data, size_t size)
+{
+    if (size < 4)
+        return;
+    size_t n = (size_t)data[0] | (size_t)data[1] << 8;
+    unsigned bits = (data[2] & 1) ? 4 : 8, version = (data[2] & 2) ? 1 : 2;
+    uint8_t *sym = malloc(n ? n : 1);
+    FUZZ_CHECK(sym != NULL);
+    tdm_rbuf r;
+    tdm_rbuf_init(&r, data + 3, size - 3);
+    if (tdm_sym_decode_v(&r, sym, n, bits, version, "fuzz", NULL) == TDM_OK) {
+        for (size_t i = 0; i < n; i++)
+            FUZZ_CHECK(sym[i] < (1u << bits));
+        size_t cap = tdm_sym_bound(n, bits);
+        uint8_t *buf = malloc(cap), *back = malloc(n ? n : 1);
+        FUZZ_CHECK(buf != NULL && back != NULL);
+        tdm_wbuf w;
+        tdm_wbuf_init(&w, buf, cap);
+        FUZZ_CHECK(tdm_sym_encode_v(sym, n, bits, true, version, &w, NULL, NULL) == TDM_OK);
+        FUZZ_CHECK(!w.overflow && w.len <= cap);
+        tdm_rbuf_init(&r, buf, w.len);
+        FUZZ_CHECK(tdm_sym_decode_v(&r, back, n, bits, version, "fuzz", NULL) == TDM_OK);
+        FUZZ_CHECK(tdm_rbuf_left(&r) == 0);
+        FUZZ_CHECK(n == 0 || memcmp(back, sym, n) == 0);
+        free(buf);
+        free(back);
+    }
+    free(sym);
 }
 
 /* Largest |x - y| of channel c (all when nchan == 1) over finite x, and its step. */
@@ -128,7 +182,9 @@ static void fz_roundtrip_floats(const uint8_t *data, size_t size)
     p.granularity = (b0 & 4) ? TDM_CODEC_GRANULARITY_CHANNEL : TDM_CODEC_GRANULARITY_TENSOR;
     p.clip = (b0 & 8) ? TDM_CODEC_CLIP_PERCENTILE : TDM_CODEC_CLIP_MINMAX;
     p.entropy = (b0 & 16) == 0;
-    bool thr = (b0 & 32) != 0, topk = (b0 & 64) != 0;
+    bool thr = (b0 & 32) != 0, topk = (b0 & 64) != 0, zf = (data[5] & 1) != 0;
+    if (zf)
+        p.zero_fraction = (float)(data[5] >> 1) / 128.0f; /* [0, 1) */
     p.percentile = 50.0f + (float)b2 * (50.0f / 255.0f);
     if (thr)
         p.zero_threshold = (float)b3 / 64.0f;
@@ -160,7 +216,7 @@ static void fz_roundtrip_floats(const uint8_t *data, size_t size)
     t.data = x;
     fz_roundtrip(&t, &p, &out);
     const float *y = (const float *)out.data;
-    bool exact = !thr && !topk;
+    bool exact = !thr && !topk && !zf;
     bool quant = p.mode == TDM_CODEC_MODE_INT8 || p.mode == TDM_CODEC_MODE_INT4;
     for (size_t i = 0; i < n; i++) {
         if (quant && !isfinite(x[i]))
@@ -198,5 +254,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz_decode(data, size);
     fz_roundtrip_floats(data, size);
+    fz_symbols(data, size);
     return 0;
 }

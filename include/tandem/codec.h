@@ -10,13 +10,15 @@
  * decoder refuses a frame whose version is newer than its own with a clear
  * message instead of misreading it. docs/codec.md specifies the format.
  *
- * The pipeline of one encode: optional rounding to zero of small values,
+ * The pipeline of one encode: optional rounding to zero of small values
+ * (an absolute threshold, or a fraction of the tensor's max |x|),
  * optional top-k sparsification (positions coded as a bitmap or as run
  * lengths, whichever is smaller), then the value coder (float32 byte planes
  * for lossless, float16, or affine int8/int4 per tensor or per channel with
  * min/max or percentile clipping), then a static two-pass rANS coder with
- * context modelling over the resulting symbols (or raw bytes when that is
- * smaller). Decoding always yields float32.
+ * context modelling over the resulting symbols, or over runs of equal
+ * symbols (frame version 2), or raw bytes, whichever is smallest. Decoding
+ * always yields float32.
  */
 #ifndef TANDEM_CODEC_H
 #define TANDEM_CODEC_H
@@ -32,8 +34,12 @@
 extern "C" {
 #endif
 
-/* The newest frame version this build writes and reads. */
-#define TDM_CODEC_VERSION 1
+/*
+ * The newest frame version this build writes and reads. Version 2 writes the
+ * header's dims and payload length as varints and adds run-length symbol
+ * streams; version-1 frames still decode.
+ */
+#define TDM_CODEC_VERSION 2
 
 typedef enum tdm_codec_mode {
     TDM_CODEC_MODE_LOSSLESS = 0, /* float32 bit-exact: byte planes + entropy coder */
@@ -64,6 +70,9 @@ typedef struct tdm_codec_params {
     int64_t topk_count;                /* keep this many largest |x| (0 disables; wins over
                                           topk_fraction) */
     bool entropy;                      /* rANS-code the symbols (raw bytes when false) */
+    float zero_fraction;               /* |x| < zero_fraction * max |x| of the tensor becomes
+                                          0, in [0, 1) (0 disables; with zero_threshold the
+                                          larger threshold applies) */
 } tdm_codec_params;
 
 /* Fills p with the defaults of a mode: per-tensor, min/max, no sparsity, entropy on. */

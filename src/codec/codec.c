@@ -5,10 +5,15 @@
  * A frame is a fixed header, a payload of sections and a CRC32C:
  *
  *   "TDMC" u8 version u8 mode u8 dtype u8 ndim u8 layout u8 flags u8 axis u8 0
- *   u64 dims[ndim]  u64 payload_len  payload  u32 crc32c(everything before)
+ *   dims[ndim]  payload_len  payload  u32 crc32c(everything before)
+ *   (dims and payload_len: u64 in version 1, varints in version 2)
  *
  * The magic and version come first and never move, so that any future
- * decoder can tell "newer frame" from "corrupt frame". The payload holds, in
+ * decoder can tell "newer frame" from "corrupt frame". Version 2 writes the
+ * dims and the payload length as varints (about 35 bytes less per frame,
+ * which matters for the 0.5-5 KB tensors of a cut) and adds a stream method
+ * (runs, see entropy.c); a version-1 frame that holds one is refused, so old
+ * frames decode exactly as before. The payload holds, in
  * this order and only when they apply: the top-k positions (varint k, then a
  * position block), the quantisation table (f32 scale per channel, then u8
  * zero point per channel), the value streams (four byte planes for lossless,
@@ -41,6 +46,7 @@
 #include "codec/quant.h"
 
 #define HDR_FIXED 12u
+#define LEN_ROOM 10u /* the encoder's room for the payload length: the longest varint */
 #define FLAG_PER_CHANNEL 0x01u
 #define FLAG_SPARSE 0x02u
 #define FLAG_EXCEPTIONS 0x04u
@@ -49,6 +55,8 @@
 #define POS_BITMAP 0u
 #define POS_GAPS 1u
 #define PCT_BINS 2048u
+
+_Static_assert(TDM_SYM_VERSION == TDM_CODEC_VERSION, "symbol streams and frames share a version");
 
 static const uint8_t k_magic[4] = {'T', 'D', 'M', 'C'};
 
@@ -106,6 +114,7 @@ typedef struct geom {
     bool quant, per_channel;
     unsigned axis;
     unsigned bits, qmax;
+    unsigned version; /* of the frame being decoded: which stream methods it may hold */
 } geom;
 
 static void geom_channels(geom *g, const int64_t *dims, int ndim, bool per_channel, unsigned axis)
@@ -149,6 +158,9 @@ static tdm_status check_encode_args(const tdm_tensor *t, const tdm_codec_params 
         !(p->percentile >= 50.0f && p->percentile <= 100.0f))
         return tdm_errf(err, TDM_ERR_INVALID_ARG, "codec: percentile %g is outside [50, 100]",
                         (double)p->percentile);
+    if (!(p->zero_fraction >= 0.0f && p->zero_fraction < 1.0f))
+        return tdm_errf(err, TDM_ERR_INVALID_ARG, "codec: zero_fraction %g must be in [0, 1)",
+                        (double)p->zero_fraction);
     if (!(p->zero_threshold >= 0.0f && p->zero_threshold <= FLT_MAX))
         return tdm_errf(err, TDM_ERR_INVALID_ARG,
                         "codec: zero_threshold %g must be finite and >= 0",
@@ -199,7 +211,7 @@ size_t tdm_codec_bound(const tdm_tensor *t, const tdm_codec_params *p)
     geom g;
     if (check_encode_args(t, p, &g, false, NULL) != TDM_OK)
         return 0;
-    size_t b = HDR_FIXED + 8u * (size_t)t->ndim + 8u + 4u;
+    size_t b = HDR_FIXED + 10u * (size_t)t->ndim + LEN_ROOM + 4u; /* varints: 10 bytes at most */
     if (g.n == 0)
         return b;
     size_t n = g.n, v = 0;
@@ -537,9 +549,10 @@ tdm_status tdm_codec_encode(const tdm_tensor *t, const tdm_codec_params *p, void
     else if (p->topk_fraction > 0.0f)
         k = (size_t)fmin((double)n, ceil((double)p->topk_fraction * (double)n));
     bool sparse = k < n;
-    bool copy = nexc > 0 || sparse || p->zero_threshold > 0.0f;
+    bool copy = nexc > 0 || sparse || p->zero_threshold > 0.0f || p->zero_fraction > 0.0f;
 
     float *work = NULL, *kept = NULL;
+    uint8_t *scratch = NULL; /* see below: a second pass for a destination without slack */
     size_t *exc = NULL, *idx = NULL;
     uint32_t *exc_bits = NULL;
     if (copy && n > 0) {
@@ -565,9 +578,17 @@ tdm_status tdm_codec_encode(const tdm_tensor *t, const tdm_codec_params *p, void
             j++;
         }
     }
-    if (p->zero_threshold > 0.0f && n > 0)
+    float thr = p->zero_threshold;
+    if (p->zero_fraction > 0.0f && n > 0) {
+        /* relative dead zone: NaN and Inf are already out of work[] */
+        float amax = 0.0f;
         for (size_t i = 0; i < n; i++)
-            if (fabsf(work[i]) < p->zero_threshold)
+            amax = fmaxf(amax, fabsf(work[i]));
+        thr = fmaxf(thr, p->zero_fraction * amax);
+    }
+    if (thr > 0.0f && n > 0)
+        for (size_t i = 0; i < n; i++)
+            if (fabsf(work[i]) < thr)
                 work[i] = 0.0f;
     const float *vals = copy ? work : src;
     size_t m = n;
@@ -584,8 +605,18 @@ tdm_status tdm_codec_encode(const tdm_tensor *t, const tdm_codec_params *p, void
         vals = kept;
     }
 
+    /*
+     * The payload length is a varint written before the payload, so the
+     * payload is written LEN_ROOM bytes on and moved back. A destination
+     * that holds the final frame but not that slack (a caller passing exactly
+     * the size a previous encode reported) gets a second pass through a
+     * scratch buffer.
+     */
+    uint8_t *target = dst;
+    size_t tcap = cap;
     tdm_wbuf w;
-    tdm_wbuf_init(&w, dst, cap);
+again:
+    tdm_wbuf_init(&w, target, tcap);
     unsigned flags = (g.per_channel ? FLAG_PER_CHANNEL : 0) | (sparse && n > 0 ? FLAG_SPARSE : 0) |
                      (nexc > 0 ? FLAG_EXCEPTIONS : 0) | (p->entropy ? FLAG_ENTROPY : 0);
     tdm_wbuf_bytes(&w, k_magic, 4);
@@ -598,9 +629,10 @@ tdm_status tdm_codec_encode(const tdm_tensor *t, const tdm_codec_params *p, void
     tdm_wbuf_u8(&w, g.axis);
     tdm_wbuf_u8(&w, 0);
     for (int i = 0; i < t->ndim; i++)
-        tdm_wbuf_u64(&w, (uint64_t)t->dims[i]);
+        tdm_wbuf_varint(&w, (uint64_t)t->dims[i]);
+    /* room for the longest varint payload length; the payload moves back once it is known */
     size_t len_at = w.len;
-    tdm_wbuf_u64(&w, 0);
+    (void)tdm_wbuf_reserve(&w, LEN_ROOM);
     size_t payload_at = w.len;
 
     if (n > 0) {
@@ -626,20 +658,34 @@ tdm_status tdm_codec_encode(const tdm_tensor *t, const tdm_codec_params *p, void
     }
     size_t payload_len = w.len - payload_at;
     tdm_wbuf_u32(&w, 0);
+    size_t ll = tdm_varint_len(payload_len), total = len_at + ll + payload_len + 4;
+    if (w.overflow && total <= cap && scratch == NULL) {
+        scratch = malloc(w.len);
+        if (scratch == NULL) {
+            s = tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for a %zu-byte frame", w.len);
+            goto out;
+        }
+        target = scratch;
+        tcap = w.len;
+        goto again;
+    }
     if (w.overflow) {
         s = tdm_errf(err, TDM_ERR_INVALID_ARG,
                      "codec: destination of %zu bytes is too small for this frame (%zu needed; "
                      "tdm_codec_bound gives %zu)",
-                     cap, w.len, tdm_codec_bound(t, p));
+                     cap, total, tdm_codec_bound(t, p));
         goto out;
     }
     uint8_t *out = (uint8_t *)dst;
-    tdm_store_le32(out + len_at, (uint32_t)payload_len);
-    tdm_store_le32(out + len_at + 4, (uint32_t)((uint64_t)payload_len >> 32));
-    tdm_store_le32(out + w.len - 4, tdm_crc32c(0, out, w.len - 4));
+    if (scratch != NULL)
+        memcpy(out, scratch, len_at);
+    (void)tdm_varint_put(out + len_at, payload_len);
+    memmove(out + len_at + ll, target + payload_at, payload_len);
+    tdm_store_le32(out + total - 4, tdm_crc32c(0, out, total - 4));
     if (written != NULL)
-        *written = w.len;
+        *written = total;
 out:
+    free(scratch);
     free(work);
     free(kept);
     free(idx);
@@ -697,9 +743,11 @@ static tdm_status parse_header(const uint8_t *src, size_t len, tdm_codec_header 
     tdm_rbuf r;
     tdm_rbuf_init(&r, src, len);
     r.pos = HDR_FIXED;
+    /* version 1: u64 dims and payload length; version 2: varints (small cuts pay ~35 bytes less) */
+    bool v1 = version == 1;
     for (unsigned i = 0; i < ndim; i++) {
         uint64_t d;
-        if (!tdm_rbuf_u64(&r, &d))
+        if (!(v1 ? tdm_rbuf_u64(&r, &d) : tdm_rbuf_varint(&r, &d)))
             return tdm_errf(err, TDM_ERR_PARSE, "codec: frame header is truncated in dim %u", i);
         if (d > (uint64_t)INT64_MAX)
             return tdm_errf(err, TDM_ERR_PARSE, "codec: dim %u (%llu) is too large", i,
@@ -707,7 +755,7 @@ static tdm_status parse_header(const uint8_t *src, size_t len, tdm_codec_header 
         info->dims[i] = (int64_t)d;
     }
     uint64_t plen;
-    if (!tdm_rbuf_u64(&r, &plen))
+    if (!(v1 ? tdm_rbuf_u64(&r, &plen) : tdm_rbuf_varint(&r, &plen)))
         return tdm_errf(err, TDM_ERR_PARSE, "codec: frame header is truncated at payload length");
     size_t bytes;
     if (!tdm_shape_checked_bytes(info->dims, (int)ndim, sizeof(float), SIZE_MAX / 8, &bytes))
@@ -746,8 +794,8 @@ tdm_status tdm_codec_frame_info(const void *src, size_t len, tdm_codec_header *i
  * Reads a position block of exactly k ascending indices in [0, n) into idx.
  * `what` names the block in messages.
  */
-static tdm_status read_positions(tdm_rbuf *r, size_t n, size_t k, size_t *idx, const char *what,
-                                 tdm_err *err)
+static tdm_status read_positions(tdm_rbuf *r, size_t n, size_t k, size_t *idx, unsigned version,
+                                 const char *what, tdm_err *err)
 {
     unsigned kind;
     if (!tdm_rbuf_u8(r, &kind))
@@ -769,7 +817,7 @@ static tdm_status read_positions(tdm_rbuf *r, size_t n, size_t k, size_t *idx, c
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL)
         return tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for %zu position bytes", len);
-    tdm_status s = tdm_sym_decode(r, buf, len, 8, what, err);
+    tdm_status s = tdm_sym_decode_v(r, buf, len, 8, version, what, err);
     if (s != TDM_OK)
         goto out;
     size_t j = 0;
@@ -855,7 +903,7 @@ static tdm_status decode_quantised(dec_state *d, tdm_rbuf *r, tdm_err *err)
             goto out;
         }
     }
-    s = tdm_sym_decode(r, sym, m, g->bits, "quantised values", err);
+    s = tdm_sym_decode_v(r, sym, m, g->bits, g->version, "quantised values", err);
     if (s != TDM_OK)
         goto out;
     if (d->idx != NULL) {
@@ -894,7 +942,7 @@ static tdm_status decode_planes(dec_state *d, tdm_rbuf *r, tdm_err *err)
     static const char *const names[4] = {"byte plane 0", "byte plane 1", "byte plane 2",
                                          "byte plane 3"};
     for (unsigned k = 0; k < np && s == TDM_OK; k++)
-        s = tdm_sym_decode(r, planes + (size_t)k * m, m, 8, names[k], err);
+        s = tdm_sym_decode_v(r, planes + (size_t)k * m, m, 8, d->g->version, names[k], err);
     if (s != TDM_OK)
         goto out;
     if (half) {
@@ -927,6 +975,7 @@ static tdm_status decode_payload(const tdm_codec_header *info, tdm_rbuf *r, floa
     g.quant = mode_quantised(info->mode);
     g.bits = mode_bits(info->mode);
     g.qmax = (1u << g.bits) - 1u;
+    g.version = info->version;
     geom_channels(&g, info->dims, info->ndim, info->per_channel, (unsigned)info->channel_axis);
     size_t n = g.n, m = n;
     size_t *idx = NULL, *exc = NULL;
@@ -940,7 +989,7 @@ static tdm_status decode_payload(const tdm_codec_header *info, tdm_rbuf *r, floa
         idx = malloc((m ? m : 1) * sizeof *idx);
         if (idx == NULL)
             return tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for %zu positions", m);
-        s = read_positions(r, n, m, idx, "top-k positions", err);
+        s = read_positions(r, n, m, idx, g.version, "top-k positions", err);
         if (s != TDM_OK)
             goto out;
     }
@@ -960,7 +1009,7 @@ static tdm_status decode_payload(const tdm_codec_header *info, tdm_rbuf *r, floa
             s = tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for exceptions");
             goto out;
         }
-        s = read_positions(r, n, (size_t)ne, exc, "exception positions", err);
+        s = read_positions(r, n, (size_t)ne, exc, g.version, "exception positions", err);
         if (s != TDM_OK)
             goto out;
         const uint8_t *bits = tdm_rbuf_take(r, (size_t)ne * 4);

@@ -17,6 +17,9 @@
  *          byte with zeros), then the four final encoder states (u32 each),
  *          varint word_bytes, and the 16-bit renormalisation words in
  *          decoding order.
+ *   RUNS:  (frame version 2) runs of equal symbols: literals and length
+ *          codes as streams of the three methods above (see "Run-length
+ *          streams" below).
  *
  * Tables are where a static coder loses to an adaptive one on small inputs,
  * so they are sent as levels, not frequencies: level 0 is an absent symbol,
@@ -332,6 +335,7 @@ static void model_levels(enc_ws *ws, unsigned model, unsigned a)
         }
         for (unsigned k = 0; k < NBUCKET; k++)
             ws->blevel[c][k] = bc[k] ? (uint8_t)count_level(bc[k]) : 0;
+        memset(ws->level[c] + a, 0, 256 - a); /* a may be below the alphabet: see the caller */
     }
 }
 
@@ -453,22 +457,20 @@ static void pack_raw(tdm_wbuf *w, const uint8_t *sym, size_t n, unsigned bits)
         at[n / 2] = sym[n - 1];
 }
 
-tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entropy, tdm_wbuf *w,
-                          tdm_sym_stats *stats, tdm_err *err)
+/* A stream of methods 0-2: raw, constant or rANS (the v1 methods). */
+static tdm_status sym_encode_plain(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
+                                   enc_ws *ws, tdm_wbuf *w, tdm_sym_stats *stats, tdm_err *err)
 {
     assert(bits == 4 || bits == 8);
-    tdm_sym_stats st = {TDM_SYM_RAW, 0, 0, 0, 0};
+    tdm_sym_stats st = {TDM_SYM_RAW, 0, 0, 0, 0, 0};
     size_t start = w->len, raw = tdm_sym_raw_bytes(n, bits);
     unsigned a = 1u << bits;
-    enc_ws *ws = NULL;
     uint8_t *buf = NULL;
 
     if (!entropy || n < 2 || n > UINT32_MAX)
         goto store_raw;
 
-    ws = malloc(sizeof *ws);
-    if (ws == NULL)
-        return tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for entropy coder tables");
+    assert(ws != NULL);
     uint8_t bk[256];
     build_buckets(bits, bk);
     build_bucketing(&ws->bu);
@@ -476,7 +478,14 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
      * Four partial histograms, one per i mod 4: a run of one symbol would
      * otherwise increment the same counter back to back and wait on each store.
      */
-    memset(ws->part, 0, sizeof ws->part);
+    /* only the rows of symbols present: small streams (run lengths) use a few of 256 */
+    unsigned used = 0;
+    for (size_t i = 0; i < n; i++)
+        used = sym[i] > used ? sym[i] : used;
+    used++;
+    for (unsigned k = 0; k < 4; k++)
+        for (unsigned hh = 0; hh < NHIST; hh++)
+            memset(ws->part[k][hh], 0, used * sizeof ws->part[k][hh][0]);
     {
         unsigned h = 0;
         size_t i = 0;
@@ -494,10 +503,13 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
             ws->part[0][h][s]++;
             h = ((unsigned)bk[s] << 2) | (h >> 2);
         }
-        for (unsigned hh = 0; hh < NHIST; hh++)
-            for (unsigned s = 0; s < a; s++)
+        for (unsigned hh = 0; hh < NHIST; hh++) {
+            for (unsigned s = 0; s < used; s++)
                 ws->cnt[hh][s] = ws->part[0][hh][s] + ws->part[1][hh][s] + ws->part[2][hh][s] +
                                  ws->part[3][hh][s];
+            for (unsigned s = used; s < a; s++)
+                ws->cnt[hh][s] = 0;
+        }
     }
     /* One distinct symbol: a constant stream. */
     {
@@ -511,7 +523,6 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
         if (distinct == 1) {
             tdm_wbuf_u8(w, TDM_SYM_CONST);
             tdm_wbuf_u8(w, sym[0]);
-            free(ws);
             st.method = TDM_SYM_CONST;
             st.stream_bytes = w->len - start;
             if (stats != NULL)
@@ -525,8 +536,13 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
      * Models are in order of decoding cost (more tables, more cache); a larger
      * one must save at least 0.5% to be chosen.
      */
+    /*
+     * Costs and levels are computed over the symbols below `used` only (the
+     * rest have no count and level 0): a stream of small run-length codes
+     * would otherwise pay for 256 symbols in each of six models.
+     */
     for (unsigned m = 0; m < TDM_SYM_NMODELS; m++) {
-        double cost = model_cost(ws, m, a, bits);
+        double cost = model_cost(ws, m, used, bits);
         if (m == 0 || cost < best_cost * 0.995) {
             best = m;
             best_cost = cost;
@@ -535,7 +551,7 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
     if (best_cost >= (double)(raw + 1))
         goto store_raw;
 
-    model_cost(ws, best, a, bits); /* again, to leave the best model's tables in ws */
+    model_cost(ws, best, used, bits); /* again, to leave the best model's tables in ws */
     unsigned nctx = k_model_nctx[best];
     for (unsigned c = 0; c < nctx; c++) {
         table_freq(ws->kind[c], ws->kind[c] ? ws->blevel[c] : ws->level[c], a, &ws->bu, ws->freq);
@@ -548,7 +564,6 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
     }
     buf = malloc(raw + 2);
     if (buf == NULL) {
-        free(ws);
         return tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for a %zu-byte stream", raw);
     }
     uint32_t states[4];
@@ -580,7 +595,6 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
     st.nctx = nctx;
     st.table_bytes = tb;
     free(buf);
-    free(ws);
     st.stream_bytes = w->len - start;
     if (stats != NULL)
         *stats = st;
@@ -588,7 +602,6 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
 
 store_raw:
     free(buf);
-    free(ws);
     tdm_wbuf_u8(w, TDM_SYM_RAW);
     pack_raw(w, sym, n, bits);
     st.stream_bytes = w->len - start;
@@ -846,8 +859,8 @@ corrupt:
                     what, i, n);
 }
 
-tdm_status tdm_sym_decode(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, const char *what,
-                          tdm_err *err)
+static tdm_status sym_decode_plain(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits,
+                                   const char *what, tdm_err *err)
 {
     assert(bits == 4 || bits == 8);
     unsigned hdr;
@@ -894,4 +907,331 @@ tdm_status tdm_sym_decode(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, co
     if (method == TDM_SYM_RANS && model < TDM_SYM_NMODELS)
         return rans_decode(r, sym, n, bits, model, what, err);
     return tdm_errf(err, TDM_ERR_PARSE, "codec: %s: unknown stream method byte 0x%02x", what, hdr);
+}
+
+/*
+ * Run-length streams (frame version 2). A static coder cannot code a symbol
+ * in less than a small fraction of a bit, and it pays that for every symbol
+ * of a run; an LZ coder (zstd) covers a whole run of zeros or of a constant
+ * background with one match. So a stream may instead be a list of runs of
+ * equal symbols: the first symbol of every run (a plain stream of `bits`-bit
+ * literals, with its own context model over the previous literals), and each
+ * run's length - 1 as a length code (16 direct codes for 0-15, then four
+ * codes per power of two, as in DEFLATE, up to code 255 for 2^64 - 1) plus
+ * its extra bits. The length codes go
+ * to two plain 8-bit streams, one for runs of symbol 0 (long: dead regions)
+ * and one for runs of other symbols (short), each with its own context model
+ * over its previous codes. More streams (splitting also by the length of the
+ * previous run) code the lengths a little better but each rANS stream pays
+ * 16 bytes of final states and its tables, which decides the small tensors
+ * of a cut.
+ *
+ * Layout: u8 3 (method 3, model bits 0), varint nruns, the literal stream,
+ * varint count of length codes of nonzero runs (zero runs have the rest),
+ * the two code streams (nonzero runs, then zero runs), varint extra_bytes,
+ * then the extra bits (LSB first, padded with zero bits). The encoder writes a run stream only when
+ * it is smaller than the best plain stream, so dense maps never get worse and the bound of a stream
+ * is unchanged.
+ */
+#define RUN_NCTX 2u
+
+static unsigned run_code(uint64_t v, unsigned *nextra, uint64_t *extra)
+{
+    if (v < 16) {
+        *nextra = 0;
+        *extra = 0;
+        return (unsigned)v;
+    }
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    *nextra = e - 2;
+    *extra = v & ((1ull << (e - 2)) - 1);
+    return 16u + 4u * (e - 4) + (unsigned)((v >> (e - 2)) & 3u);
+}
+
+static unsigned run_ctx(unsigned lit)
+{
+    return lit == 0;
+}
+
+static void bw_put64(bitw *b, uint64_t v, unsigned n)
+{
+    if (n > 32) {
+        bw_put(b, (uint32_t)v, 32);
+        bw_put(b, (uint32_t)(v >> 32), n - 32);
+    } else {
+        bw_put(b, (uint32_t)v, n);
+    }
+}
+
+static bool br_get64(bitr *b, unsigned n, uint64_t *v)
+{
+    uint32_t lo = 0, hi = 0;
+    if (n > 32) {
+        if (!br_get(b, 32, &lo) || !br_get(b, n - 32, &hi))
+            return false;
+    } else if (!br_get(b, n, &lo)) {
+        return false;
+    }
+    *v = (uint64_t)hi << 32 | lo;
+    return true;
+}
+
+/*
+ * Writes the run stream of sym over w[start, ...) when it is smaller than
+ * `limit` bytes (the plain stream already there); *used says whether it did.
+ */
+static tdm_status runs_encode(const uint8_t *sym, size_t n, unsigned bits, enc_ws *ws, size_t start,
+                              size_t limit, tdm_wbuf *w, size_t *nruns_out, bool *used,
+                              tdm_err *err)
+{
+    *used = false;
+    size_t nr = 1;
+    for (size_t i = 1; i < n; i++)
+        nr += sym[i] != sym[i - 1];
+    /* a run stream pays a length code per run: hopeless when most runs are single symbols */
+    if (nr > n / 4 * 3)
+        return TDM_OK;
+    uint8_t *lits = malloc(nr), *codes = malloc(nr), *ctxs = malloc(nr);
+    uint8_t *tmp = NULL, *ebuf = NULL;
+    tdm_status s = TDM_OK;
+    if (lits == NULL || codes == NULL || ctxs == NULL)
+        goto nomem;
+    size_t cnt[RUN_NCTX] = {0}, off[RUN_NCTX], ebits = 0;
+    {
+        size_t j = 0, i = 0;
+        while (i < n) {
+            size_t k = i + 1;
+            while (k < n && sym[k] == sym[i])
+                k++;
+            unsigned ne;
+            uint64_t ex;
+            lits[j] = sym[i];
+            codes[j] = (uint8_t)run_code(k - i - 1, &ne, &ex);
+            ctxs[j] = (uint8_t)run_ctx(sym[i]);
+            cnt[ctxs[j]]++;
+            ebits += ne;
+            j++;
+            i = k;
+        }
+        assert(j == nr);
+    }
+    size_t ebytes = (ebits + 7) / 8;
+    size_t cap = 1 + 10 + tdm_sym_bound(nr, bits) + 3 * 10 + RUN_NCTX + nr + 10 + ebytes;
+    tmp = malloc(cap);
+    ebuf = calloc(ebytes ? ebytes : 1, 1);
+    uint8_t *grouped = malloc(nr);
+    if (tmp == NULL || ebuf == NULL || grouped == NULL) {
+        free(grouped);
+        goto nomem;
+    }
+    /* codes grouped by context (stable), extra bits in run order */
+    off[0] = 0;
+    for (unsigned c = 1; c < RUN_NCTX; c++)
+        off[c] = off[c - 1] + cnt[c - 1];
+    {
+        bitw bw = {ebuf, 0};
+        size_t at[RUN_NCTX];
+        memcpy(at, off, sizeof at);
+        size_t i = 0;
+        for (size_t j = 0; j < nr; j++) {
+            size_t k = i + 1;
+            while (k < n && sym[k] == sym[i])
+                k++;
+            unsigned ne;
+            uint64_t ex;
+            (void)run_code(k - i - 1, &ne, &ex);
+            bw_put64(&bw, ex, ne);
+            grouped[at[ctxs[j]]++] = codes[j];
+            i = k;
+        }
+        assert(bw.nbits == ebits);
+    }
+    tdm_wbuf tw;
+    tdm_wbuf_init(&tw, tmp, cap);
+    tdm_wbuf_u8(&tw, TDM_SYM_RUNS);
+    tdm_wbuf_varint(&tw, nr);
+    s = sym_encode_plain(lits, nr, bits, true, ws, &tw, NULL, err);
+    for (unsigned c = 0; c + 1 < RUN_NCTX && s == TDM_OK; c++)
+        tdm_wbuf_varint(&tw, cnt[c]);
+    for (unsigned c = 0; c < RUN_NCTX && s == TDM_OK; c++)
+        s = sym_encode_plain(grouped + off[c], cnt[c], 8, true, ws, &tw, NULL, err);
+    if (s != TDM_OK)
+        goto out;
+    tdm_wbuf_varint(&tw, ebytes);
+    tdm_wbuf_bytes(&tw, ebuf, ebytes);
+    assert(!tw.overflow);
+    free(grouped);
+    if (tw.len < limit) {
+        w->len = start;
+        tdm_wbuf_bytes(w, tmp, tw.len);
+        *used = true;
+        *nruns_out = nr;
+    }
+    goto out;
+nomem:
+    s = tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for a run stream of %zu symbols", n);
+out:
+    free(lits);
+    free(codes);
+    free(ctxs);
+    free(tmp);
+    free(ebuf);
+    return s;
+}
+
+tdm_status tdm_sym_encode_v(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
+                            unsigned version, tdm_wbuf *w, tdm_sym_stats *stats, tdm_err *err)
+{
+    size_t start = w->len;
+    tdm_sym_stats st;
+    enc_ws *ws = NULL;
+    if (entropy && n >= 2 && n <= UINT32_MAX) {
+        /* one workspace for the plain stream and the five streams of a run stream */
+        ws = malloc(sizeof *ws);
+        if (ws == NULL)
+            return tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for entropy coder tables");
+    }
+    tdm_status s = sym_encode_plain(sym, n, bits, entropy, ws, w, &st, err);
+    if (s != TDM_OK) {
+        free(ws);
+        return s;
+    }
+    if (ws != NULL && version >= 2 && !w->overflow && n >= 8 && st.method != TDM_SYM_CONST) {
+        bool used;
+        size_t nr = 0;
+        s = runs_encode(sym, n, bits, ws, start, w->len - start, w, &nr, &used, err);
+        if (s != TDM_OK) {
+            free(ws);
+            return s;
+        }
+        if (used) {
+            memset(&st, 0, sizeof st);
+            st.method = TDM_SYM_RUNS;
+            st.runs = nr;
+            st.stream_bytes = w->len - start;
+        }
+    }
+    free(ws);
+    if (stats != NULL)
+        *stats = st;
+    return TDM_OK;
+}
+
+tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entropy, tdm_wbuf *w,
+                          tdm_sym_stats *stats, tdm_err *err)
+{
+    return tdm_sym_encode_v(sym, n, bits, entropy, TDM_SYM_VERSION, w, stats, err);
+}
+
+static tdm_status runs_decode(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, const char *what,
+                              tdm_err *err)
+{
+    uint64_t nr64;
+    if (!tdm_rbuf_varint(r, &nr64) || nr64 == 0 || nr64 > n)
+        return tdm_errf(err, TDM_ERR_PARSE,
+                        "codec: %s: run stream has a missing or invalid run count (%zu symbols)",
+                        what, n);
+    size_t nr = (size_t)nr64;
+    uint8_t *lits = malloc(nr), *codes = malloc(nr);
+    tdm_status s = TDM_OK;
+    if (lits == NULL || codes == NULL) {
+        s = tdm_errf(err, TDM_ERR_NOMEM, "codec: out of memory for %zu runs", nr);
+        goto out;
+    }
+    s = sym_decode_plain(r, lits, nr, bits, what, err);
+    if (s != TDM_OK)
+        goto out;
+    size_t cnt[RUN_NCTX], off[RUN_NCTX], sum = 0;
+    for (unsigned c = 0; c + 1 < RUN_NCTX; c++) {
+        uint64_t v;
+        if (!tdm_rbuf_varint(r, &v) || v > nr - sum) {
+            s = tdm_errf(err, TDM_ERR_PARSE,
+                         "codec: %s: run stream's count of length codes in context %u is "
+                         "missing or above the %zu runs",
+                         what, c, nr);
+            goto out;
+        }
+        cnt[c] = (size_t)v;
+        sum += cnt[c];
+    }
+    cnt[RUN_NCTX - 1] = nr - sum;
+    size_t at = 0;
+    for (unsigned c = 0; c < RUN_NCTX; c++) {
+        off[c] = at;
+        s = sym_decode_plain(r, codes + off[c], cnt[c], 8, what, err);
+        if (s != TDM_OK)
+            goto out;
+        at += cnt[c];
+    }
+    uint64_t eb;
+    if (!tdm_rbuf_varint(r, &eb) || eb > tdm_rbuf_left(r)) {
+        s = tdm_errf(err, TDM_ERR_PARSE, "codec: %s: run stream's extra bits are truncated", what);
+        goto out;
+    }
+    bitr b = {tdm_rbuf_take(r, (size_t)eb), (size_t)eb, 0};
+    size_t pos = 0, rd[RUN_NCTX] = {0};
+    for (size_t j = 0; j < nr; j++) {
+        unsigned lit = lits[j], c = run_ctx(lit);
+        if (rd[c] >= cnt[c]) {
+            s = tdm_errf(err, TDM_ERR_PARSE,
+                         "codec: %s: run %zu needs a length code in context %u, which has only "
+                         "%zu (corrupt)",
+                         what, j, c, cnt[c]);
+            goto out;
+        }
+        unsigned code = codes[off[c] + rd[c]++];
+        uint64_t v = code;
+        if (code >= 16) { /* every 8-bit code is valid: the last one is 7 << 61 and more */
+            unsigned e = (code - 16) / 4 + 4;
+            uint64_t ex;
+            if (!br_get64(&b, e - 2, &ex)) {
+                s = tdm_errf(err, TDM_ERR_PARSE,
+                             "codec: %s: run stream ran out of extra bits at run %zu", what, j);
+                goto out;
+            }
+            v = ((uint64_t)(4u | ((code - 16) & 3u)) << (e - 2)) | ex;
+        }
+        if (v >= n - pos) {
+            s = tdm_errf(err, TDM_ERR_PARSE,
+                         "codec: %s: run %zu of %llu symbols overruns the %zu symbols left "
+                         "(corrupt)",
+                         what, j, (unsigned long long)v + 1, n - pos);
+            goto out;
+        }
+        memset(sym + pos, (int)lit, (size_t)v + 1);
+        pos += (size_t)v + 1;
+    }
+    uint32_t pad = 0;
+    if (pos != n || (b.nbytes * 8 - b.pos) >= 8 ||
+        !br_get(&b, (unsigned)(b.nbytes * 8 - b.pos), &pad) || pad != 0)
+        s = tdm_errf(err, TDM_ERR_PARSE,
+                     "codec: %s: run stream covers %zu of %zu symbols or leaves extra bits "
+                     "(corrupt)",
+                     what, pos, n);
+out:
+    free(lits);
+    free(codes);
+    return s;
+}
+
+tdm_status tdm_sym_decode_v(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, unsigned version,
+                            const char *what, tdm_err *err)
+{
+    assert(bits == 4 || bits == 8);
+    if (tdm_rbuf_left(r) > 0 && r->p[r->pos] == TDM_SYM_RUNS) {
+        if (version < 2)
+            return tdm_errf(err, TDM_ERR_PARSE,
+                            "codec: %s: run-length stream in a version-%u frame (runs are "
+                            "version 2)",
+                            what, version);
+        r->pos++;
+        return runs_decode(r, sym, n, bits, what, err);
+    }
+    return sym_decode_plain(r, sym, n, bits, what, err);
+}
+
+tdm_status tdm_sym_decode(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, const char *what,
+                          tdm_err *err)
+{
+    return tdm_sym_decode_v(r, sym, n, bits, TDM_SYM_VERSION, what, err);
 }

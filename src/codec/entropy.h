@@ -1,18 +1,17 @@
 /*
  * Symbol streams: how the codec stores a run of 4- or 8-bit symbols.
  *
- * A stream is self-delimiting and picks the smallest of three methods: raw
+ * A stream is self-delimiting and picks the smallest of four methods: raw
  * bytes (4-bit symbols packed two to a byte), a constant (one symbol
- * repeated), or a static rANS coder. The rANS coder is two-pass (count, then
- * code with normalised 12-bit frequencies) with a 32-bit state, 16-bit
- * renormalisation and four interleaved states sharing one word stream, so the
- * decoder has four independent dependency chains. Context modelling: the
- * table used for a symbol is chosen by the "magnitude buckets" of the two
- * previous symbols (symbols are offsets from the zero point, so bucket 0
- * means zero, and a run of zeros selects a table where zero is nearly free).
- * The encoder estimates the size under six context models, from one table to
- * sixteen, and keeps the cheapest including the cost of its tables, so the
- * model pays for itself or is not used.
+ * repeated), a static rANS coder, or (frame version 2) runs of equal
+ * symbols whose literals and lengths are themselves rANS streams. The rANS coder is two-pass
+ * (count, then code with normalised 12-bit frequencies) with a 32-bit state, 16-bit renormalisation
+ * and four interleaved states sharing one word stream, so the decoder has four independent
+ * dependency chains. Context modelling: the table used for a symbol is chosen by the "magnitude
+ * buckets" of the two previous symbols (symbols are offsets from the zero point, so bucket 0 means
+ * zero, and a run of zeros selects a table where zero is nearly free). The encoder estimates the
+ * size under six context models, from one table to sixteen, and keeps the cheapest including the
+ * cost of its tables, so the model pays for itself or is not used.
  */
 #ifndef TANDEM_CODEC_ENTROPY_H
 #define TANDEM_CODEC_ENTROPY_H
@@ -28,7 +27,11 @@ enum {
     TDM_SYM_RAW = 0,
     TDM_SYM_CONST = 1,
     TDM_SYM_RANS = 2,
+    TDM_SYM_RUNS = 3, /* frame version 2: runs of equal symbols (see entropy.c) */
 };
+
+/* The newest stream format: version 2 adds run-length streams. */
+#define TDM_SYM_VERSION 2u
 
 #define TDM_SYM_NMODELS 6
 
@@ -39,6 +42,7 @@ typedef struct tdm_sym_stats {
     unsigned nctx;       /* tables in the stream */
     size_t table_bytes;  /* serialised frequency tables */
     size_t stream_bytes; /* whole stream including its header */
+    size_t runs;         /* runs of a run-length stream */
 } tdm_sym_stats;
 
 /* Bytes of n symbols of `bits` bits stored raw. */
@@ -60,11 +64,18 @@ static inline size_t tdm_sym_bound(size_t n, unsigned bits)
  */
 tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entropy, tdm_wbuf *w,
                           tdm_sym_stats *stats, tdm_err *err);
+/* The same for a frame of `version`: version 1 writes no run-length stream. */
+tdm_status tdm_sym_encode_v(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
+                            unsigned version, tdm_wbuf *w, tdm_sym_stats *stats, tdm_err *err);
 
 /*
  * Reads a stream of exactly n symbols from r into sym. `what` names the
  * stream in error messages. Corrupt or truncated streams give TDM_ERR_PARSE.
+ * tdm_sym_decode_v reads a stream of a frame of `version`: a version-1
+ * frame may not hold run-length streams. tdm_sym_decode reads the newest.
  */
+tdm_status tdm_sym_decode_v(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, unsigned version,
+                            const char *what, tdm_err *err);
 tdm_status tdm_sym_decode(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, const char *what,
                           tdm_err *err);
 

@@ -27,7 +27,20 @@ int tdm_sweep_grid(tdm_sweep_grid_kind kind, tdm_codec_params *out, int cap)
     const float *topk = kind == TDM_SWEEP_GRID_FULL ? topk_full : topk_small;
     const int n_topk = kind == TDM_SWEEP_GRID_FULL ? 4 : 2;
     const int n_clip = kind == TDM_SWEEP_GRID_FULL ? 2 : 1;
-    const int total = 2 + 2 * 2 * n_clip * n_topk;
+    /* full grid only: dead zones (zero_fraction) and 99th-percentile int4 clipping */
+    static const struct {
+        tdm_codec_mode mode;
+        bool per_channel;
+        float percentile, zero_fraction;
+    } extra[] = {
+        {TDM_CODEC_MODE_INT4, false, 100.0f, 0.02f}, {TDM_CODEC_MODE_INT4, false, 100.0f, 0.05f},
+        {TDM_CODEC_MODE_INT4, false, 100.0f, 0.1f},  {TDM_CODEC_MODE_INT4, true, 100.0f, 0.05f},
+        {TDM_CODEC_MODE_INT4, true, 100.0f, 0.1f},   {TDM_CODEC_MODE_INT8, false, 100.0f, 0.02f},
+        {TDM_CODEC_MODE_INT8, false, 100.0f, 0.05f}, {TDM_CODEC_MODE_INT4, false, 99.0f, 0.0f},
+        {TDM_CODEC_MODE_INT4, true, 99.0f, 0.0f},    {TDM_CODEC_MODE_INT4, true, 99.0f, 0.05f},
+    };
+    const int n_extra = kind == TDM_SWEEP_GRID_FULL ? (int)(sizeof extra / sizeof extra[0]) : 0;
+    const int total = 2 + 2 * 2 * n_clip * n_topk + n_extra;
     if (cap < total)
         return 0;
     int n = 0;
@@ -47,13 +60,27 @@ int tdm_sweep_grid(tdm_sweep_grid_kind kind, tdm_codec_params *out, int cap)
                     p->percentile = c ? TDM_SWEEP_PERCENTILE : 100.0f;
                     p->topk_fraction = topk[k];
                 }
+    for (int i = 0; i < n_extra; i++) {
+        tdm_codec_params *p = &out[n++];
+        tdm_codec_params_default(p, extra[i].mode);
+        p->granularity =
+            extra[i].per_channel ? TDM_CODEC_GRANULARITY_CHANNEL : TDM_CODEC_GRANULARITY_TENSOR;
+        p->channel_axis = 1;
+        p->clip = extra[i].percentile < 100.0f ? TDM_CODEC_CLIP_PERCENTILE : TDM_CODEC_CLIP_MINMAX;
+        p->percentile = extra[i].percentile;
+        p->zero_fraction = extra[i].zero_fraction;
+    }
     return n;
 }
 
 char *tdm_sweep_label(const tdm_codec_params *p, char *buf, size_t len)
 {
     const bool q = p->mode == TDM_CODEC_MODE_INT8 || p->mode == TDM_CODEC_MODE_INT4;
-    char clip[32] = "", topk[32] = "";
+    char clip[32] = "", topk[32] = "", zero[32] = "";
+    if (p->zero_fraction > 0.0f)
+        snprintf(zero, sizeof zero, "/z%g", (double)p->zero_fraction);
+    else if (p->zero_threshold > 0.0f)
+        snprintf(zero, sizeof zero, "/zabs%g", (double)p->zero_threshold);
     if (q && p->clip == TDM_CODEC_CLIP_PERCENTILE)
         snprintf(clip, sizeof clip, "/p%g", (double)p->percentile);
     else if (q)
@@ -62,9 +89,9 @@ char *tdm_sweep_label(const tdm_codec_params *p, char *buf, size_t len)
         snprintf(topk, sizeof topk, "/top%lld", (long long)p->topk_count);
     else if (p->topk_fraction > 0.0f)
         snprintf(topk, sizeof topk, "/top%g", (double)p->topk_fraction);
-    snprintf(buf, len, "%s%s%s%s", tdm_codec_mode_name(p->mode),
+    snprintf(buf, len, "%s%s%s%s%s", tdm_codec_mode_name(p->mode),
              q ? (p->granularity == TDM_CODEC_GRANULARITY_CHANNEL ? "/ch" : "/tensor") : "", clip,
-             topk);
+             zero, topk);
     return buf;
 }
 

@@ -31,7 +31,8 @@ typedef enum tdm_sweep_grid_kind {
     TDM_SWEEP_GRID_SMALL =
         0, /* lossless, f16, int8/int4 x tensor/channel x minmax x top-k {0,.25} */
     TDM_SWEEP_GRID_FULL = 1, /* lossless, f16, int8/int4 x tensor/channel x minmax/p99.9 x
-                                top-k {0, .5, .25, .1} */
+                                top-k {0, .5, .25, .1}, plus 10 dead-zone (zero_fraction)
+                                and int4 p99 settings */
 } tdm_sweep_grid_kind;
 
 /* Most settings a grid holds. */
@@ -46,7 +47,7 @@ typedef enum tdm_sweep_grid_kind {
  */
 int tdm_sweep_grid(tdm_sweep_grid_kind kind, tdm_codec_params *out, int cap);
 
-/* A short label of a setting: "int8/ch/p99.9/top0.25". Returns buf. */
+/* A short label of a setting: "int8/ch/p99.9/top0.25", "int4/tensor/minmax/z0.05". Returns buf. */
 char *tdm_sweep_label(const tdm_codec_params *p, char *buf, size_t len);
 
 /* What one setting measured. */

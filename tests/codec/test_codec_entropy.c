@@ -42,21 +42,23 @@ static void test_crc32c(void **state)
         }
 }
 
-/* Encodes and decodes n symbols; returns the stream size and fills stats. */
-static size_t sym_roundtrip(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
-                            tdm_sym_stats *stats)
+/* Encodes (for a frame of `version`) and decodes n symbols; returns the stream size. */
+static size_t sym_roundtrip_v(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
+                              unsigned version, tdm_sym_stats *stats)
 {
     size_t cap = tdm_sym_bound(n, bits);
     uint8_t *buf = malloc(cap), *back = malloc(n ? n : 1);
     tdm_wbuf w;
     tdm_wbuf_init(&w, buf, cap);
     tdm_err err;
-    assert_int_equal(tdm_sym_encode(sym, n, bits, entropy, &w, stats, &err), TDM_OK);
+    assert_int_equal(tdm_sym_encode_v(sym, n, bits, entropy, version, &w, stats, &err), TDM_OK);
     assert_false(w.overflow);
     assert_int_equal(stats->stream_bytes, w.len);
+    if (version < 2)
+        assert_int_not_equal(stats->method, TDM_SYM_RUNS);
     tdm_rbuf r;
     tdm_rbuf_init(&r, buf, w.len);
-    if (tdm_sym_decode(&r, back, n, bits, "test", &err) != TDM_OK)
+    if (tdm_sym_decode_v(&r, back, n, bits, version, "test", &err) != TDM_OK)
         fail_msg("decode: %s", err.msg);
     assert_int_equal(tdm_rbuf_left(&r), 0);
     if (n > 0)
@@ -64,6 +66,12 @@ static size_t sym_roundtrip(const uint8_t *sym, size_t n, unsigned bits, bool en
     free(buf);
     free(back);
     return w.len;
+}
+
+static size_t sym_roundtrip(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
+                            tdm_sym_stats *stats)
+{
+    return sym_roundtrip_v(sym, n, bits, entropy, TDM_SYM_VERSION, stats);
 }
 
 static double entropy_bits(const uint8_t *sym, size_t n)
@@ -100,14 +108,17 @@ static void test_methods(void **state)
         s[i] = (uint8_t)(rng_next(&r) & 15);
     assert_int_equal(sym_roundtrip(s, 7, 4, false, &st), 1 + 4);
     assert_int_equal(sym_roundtrip(s, n, 4, false, &st), 1 + n / 2);
-    /* extreme skew: frequencies 4095 and 1, the edges of the reciprocal division */
+    /* extreme skew: frequencies 4095 and 1, the edges of the reciprocal division (version 1
+     * streams: version 2 codes these as a few runs) */
     memset(s, 0, n);
     s[500] = 1;
-    sym_roundtrip(s, n, 8, true, &st);
+    sym_roundtrip_v(s, n, 8, true, 1, &st);
     assert_int_equal(st.method, TDM_SYM_RANS);
+    assert_true(sym_roundtrip(s, n, 8, true, &st) < 24);
+    assert_int_equal(st.method, TDM_SYM_RUNS);
     s[501] = 255;
     s[n - 1] = 17;
-    sym_roundtrip(s, n, 8, true, &st);
+    sym_roundtrip_v(s, n, 8, true, 1, &st);
     assert_int_equal(st.method, TDM_SYM_RANS);
     /* small counts, every method */
     for (size_t k = 0; k < 40; k++) {
@@ -210,6 +221,12 @@ static void test_corrupt_streams(void **state)
     bad[0] = 3;
     tdm_rbuf_init(&rb, bad, 2);
     assert_int_equal(tdm_sym_decode(&rb, back, 5, 4, "t", &err), TDM_ERR_PARSE);
+    tdm_rbuf_init(&rb, bad, 2);
+    assert_int_equal(tdm_sym_decode_v(&rb, back, 5, 4, 1, "t", &err), TDM_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "version-1"));
+    bad[0] = 3 | 1 << 2; /* method 3 has no model bits */
+    tdm_rbuf_init(&rb, bad, 2);
+    assert_int_equal(tdm_sym_decode(&rb, back, 5, 4, "t", &err), TDM_ERR_PARSE);
     bad[0] = TDM_SYM_RANS | 7 << 2;
     tdm_rbuf_init(&rb, bad, 2);
     assert_int_equal(tdm_sym_decode(&rb, back, 5, 4, "t", &err), TDM_ERR_PARSE);
@@ -219,12 +236,211 @@ static void test_corrupt_streams(void **state)
     free(m);
 }
 
+/* Runs of random lengths (geometric, some very long) of symbols drawn from a skewed set. */
+static void fill_runs(rng *r, uint8_t *s, size_t n, unsigned bits, unsigned zero_pct,
+                      unsigned mean_run)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t run = 1;
+        while (rng_next(r) % mean_run != 0 && run < n)
+            run++;
+        if (rng_next(r) % 50 == 0)
+            run += rng_next(r) % 5000; /* the odd very long run */
+        unsigned v = (rng_next(r) % 100 < zero_pct) ? 0 : (unsigned)(rng_next(r) % (1u << bits));
+        for (size_t j = 0; j < run && i < n; j++)
+            s[i++] = (uint8_t)v;
+    }
+}
+
+/* Run-length streams (version 2) round trip on every shape of run. */
+static void test_runs_roundtrip(void **state)
+{
+    (void)state;
+    rng r = {7};
+    size_t n = 70000;
+    uint8_t *s = malloc(n);
+    tdm_sym_stats st;
+    /* all zeros, and one symbol everywhere: constant streams, never runs */
+    for (unsigned bits = 4; bits <= 8; bits += 4) {
+        memset(s, 0, n);
+        assert_int_equal(sym_roundtrip(s, n, bits, true, &st), 2);
+        assert_int_equal(st.method, TDM_SYM_CONST);
+        memset(s, 9, n);
+        assert_int_equal(sym_roundtrip(s, n, bits, true, &st), 2);
+    }
+    /* two runs, and a single nonzero in a sea of zeros at every offset mod 4 (rANS lanes) */
+    memset(s, 0, n);
+    memset(s + n / 2, 5, n - n / 2);
+    assert_true(sym_roundtrip(s, n, 8, true, &st) < 24);
+    assert_int_equal(st.method, TDM_SYM_RUNS);
+    assert_int_equal(st.runs, 2);
+    memset(s, 0, n);
+    for (size_t off = 0; off < 9; off++) {
+        s[1000 + off] = 3;
+        sym_roundtrip(s, 4000 + off, 4, true, &st);
+        assert_int_equal(st.method, TDM_SYM_RUNS);
+        s[1000 + off] = 0;
+    }
+    /* every run length 1..300 and around every power of two up to 2^16, across lane and
+     * length-code boundaries */
+    {
+        size_t i = 0;
+        unsigned v = 1;
+        for (size_t len = 1; len <= 300 && i + len < n; len++, v = v % 200 + 1) {
+            memset(s + i, (int)(len % 3 == 0 ? 0 : v), len);
+            i += len;
+        }
+        for (unsigned e = 2; e <= 16; e++)
+            for (int d = -1; d <= 1; d++) {
+                size_t len = ((size_t)1 << e) + (size_t)d;
+                if (i + len > n)
+                    break;
+                memset(s + i, (int)((e + (unsigned)d) & 1 ? 0 : e), len);
+                i += len;
+            }
+        sym_roundtrip(s, i, 8, true, &st);
+        assert_int_equal(st.method, TDM_SYM_RUNS);
+        for (size_t k = 0; k < i; k++)
+            s[k] &= 15;
+        sym_roundtrip(s, i, 4, true, &st);
+    }
+    /* alternating symbols: every run has length 1, the plain stream is kept */
+    for (size_t i = 0; i < n; i++)
+        s[i] = (uint8_t)(i & 1);
+    sym_roundtrip(s, n, 8, true, &st);
+    assert_int_not_equal(st.method, TDM_SYM_RUNS);
+    /* random run structures, both alphabets, small to large: never larger than version 1 */
+    for (int rep = 0; rep < 60; rep++) {
+        unsigned bits = rep & 1 ? 8 : 4;
+        size_t len = 1 + rng_next(&r) % (rep < 30 ? 200 : n);
+        fill_runs(&r, s, len, bits, (unsigned)(rng_next(&r) % 100), 1 + rng_next(&r) % 40);
+        tdm_sym_stats st1;
+        size_t l2 = sym_roundtrip(s, len, bits, true, &st);
+        size_t l1 = sym_roundtrip_v(s, len, bits, true, 1, &st1);
+        assert_true(l2 <= l1);
+        assert_true(st.method != TDM_SYM_RUNS || l2 < l1);
+    }
+    /* the longest run: 2^22 + 3 symbols, one literal first */
+    size_t big = ((size_t)1 << 22) + 4;
+    uint8_t *b = calloc(big, 1);
+    assert_non_null(b);
+    b[0] = 7;
+    assert_true(sym_roundtrip(b, big, 8, true, &st) < 32);
+    assert_int_equal(st.method, TDM_SYM_RUNS);
+    free(b);
+    free(s);
+}
+
+/* Decodes a hand-made stream of n 8-bit symbols; returns the status. */
+static tdm_status decode_crafted(const uint8_t *p, size_t len, uint8_t *out, size_t n,
+                                 unsigned version, tdm_err *err)
+{
+    tdm_rbuf rb;
+    tdm_rbuf_init(&rb, p, len);
+    tdm_status s = tdm_sym_decode_v(&rb, out, n, 8, version, "crafted", err);
+    if (s == TDM_OK && tdm_rbuf_left(&rb) != 0)
+        fail_msg("crafted stream left %zu bytes", tdm_rbuf_left(&rb));
+    return s;
+}
+
+/* Hostile run-length streams: counts, lengths, codes and extra bits that lie. */
+static void test_runs_hostile(void **state)
+{
+    (void)state;
+    /*
+     * 23 symbols: 5 5 5 then 0 x20. Run 0: literal 5 (a nonzero run, stream 0), v = 2, code 2.
+     * Run 1: literal 0 (a zero run, stream 1), v = 19, code 16 (16-19) with two extra bits 11.
+     */
+    const uint8_t good[] = {3,    2,   0x00, 5,  0, /* runs, raw literal stream */
+                            1,                      /* codes of nonzero runs */
+                            0x00, 2,   0x00, 16,    /* two raw code streams */
+                            1,    0x03};            /* one byte of extra bits */
+    uint8_t out[32], m[sizeof good + 8];
+    tdm_err err;
+    assert_int_equal(decode_crafted(good, sizeof good, out, 23, 2, &err), TDM_OK);
+    uint8_t want[23] = {5, 5, 5};
+    assert_memory_equal(out, want, 23);
+    /* a version-1 frame may not hold it */
+    assert_int_equal(decode_crafted(good, sizeof good, out, 23, 1, &err), TDM_ERR_PARSE);
+    /* the same stream for 22 or 24 symbols: overrun, or short */
+    assert_int_equal(decode_crafted(good, sizeof good, out, 22, 2, &err), TDM_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "overruns"));
+    assert_int_equal(decode_crafted(good, sizeof good, out, 24, 2, &err), TDM_ERR_PARSE);
+    struct {
+        size_t at;
+        uint8_t v;
+        const char *msg;
+    } cases[] = {
+        {1, 0, "run count"},      /* zero runs */
+        {1, 24, "run count"},     /* more runs than symbols */
+        {5, 3, "context 0"},      /* more codes than runs */
+        {5, 0, ""},               /* codes shift between streams: any parse error */
+        {7, 15, "overruns"},      /* the first run takes 16 symbols, the second overruns */
+        {7, 200, "extra bits"},   /* a 2^49 run: 48 extra bits that are not there */
+        {9, 255, "extra bits"},   /* the longest code: 61 extra bits */
+        {11, 0x07, "extra bits"}, /* a nonzero padding bit */
+        {10, 0, "extra bits"},    /* the extra bits are missing */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        memcpy(m, good, sizeof good);
+        m[cases[k].at] = cases[k].v;
+        size_t len = sizeof good - (cases[k].at == 10 ? 1 : 0);
+        tdm_status s = decode_crafted(m, len, out, 23, 2, &err);
+        if (s != TDM_ERR_PARSE || strstr(err.msg, cases[k].msg) == NULL)
+            fail_msg("case %zu: status %d, message '%s', want '%s'", k, (int)s,
+                     s == TDM_OK ? "" : err.msg, cases[k].msg);
+    }
+    /* the longest code with all its extra bits: a run of about 2^63 must not wrap around */
+    memcpy(m, good, sizeof good);
+    m[9] = 255;
+    m[10] = 8;
+    memset(m + 11, 0xff, 8);
+    m[18] = 0x1f; /* 61 bits set, 3 padding bits zero */
+    assert_int_equal(decode_crafted(m, 19, out, 23, 2, &err), TDM_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "overruns"));
+    /* one byte of extra bits too many */
+    uint8_t longer[sizeof good + 1];
+    memcpy(longer, good, sizeof good);
+    longer[10] = 2;
+    longer[sizeof good] = 0;
+    assert_int_equal(decode_crafted(longer, sizeof longer, out, 23, 2, &err), TDM_ERR_PARSE);
+    /* truncated at every length, and random corruption of an encoder-written stream */
+    for (size_t l = 0; l < sizeof good; l++)
+        assert_int_not_equal(decode_crafted(good, l, out, 23, 2, &err), TDM_OK);
+    rng r = {8};
+    size_t n = 5000;
+    uint8_t *s = malloc(n), *back = malloc(n), *buf = malloc(tdm_sym_bound(n, 8));
+    uint8_t *mm = malloc(tdm_sym_bound(n, 8));
+    fill_runs(&r, s, n, 8, 60, 12);
+    tdm_wbuf w;
+    tdm_wbuf_init(&w, buf, tdm_sym_bound(n, 8));
+    tdm_sym_stats st;
+    assert_int_equal(tdm_sym_encode(s, n, 8, true, &w, &st, NULL), TDM_OK);
+    assert_int_equal(st.method, TDM_SYM_RUNS);
+    size_t caught = 0;
+    for (int rep = 0; rep < 3000; rep++) {
+        memcpy(mm, buf, w.len);
+        mm[rng_next(&r) % w.len] ^= (uint8_t)(1 + rng_next(&r) % 255);
+        tdm_rbuf rb;
+        tdm_rbuf_init(&rb, mm, w.len);
+        caught += tdm_sym_decode(&rb, back, n, 8, "t", &err) != TDM_OK;
+    }
+    print_message("corrupted run streams caught: %zu of 3000\n", caught);
+    assert_true(caught > 2000);
+    free(s);
+    free(back);
+    free(buf);
+    free(mm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c),          cmocka_unit_test(test_methods),
         cmocka_unit_test(test_near_entropy),    cmocka_unit_test(test_context_model_pays),
-        cmocka_unit_test(test_corrupt_streams),
+        cmocka_unit_test(test_corrupt_streams), cmocka_unit_test(test_runs_roundtrip),
+        cmocka_unit_test(test_runs_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

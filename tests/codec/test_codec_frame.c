@@ -70,8 +70,9 @@ static void test_frame_info(void **state)
     uint8_t *f = encode_alloc(&t, &p, &len, &st, NULL);
     assert_int_equal(st, TDM_OK);
     tdm_codec_header h;
-    /* the header alone is enough */
-    assert_int_equal(tdm_codec_frame_info(f, 12 + 16 + 8, &h, NULL), TDM_OK);
+    /* the header alone is enough: 12 fixed bytes, dims 2 and 3 and the payload length as
+     * one-byte varints (version 2) */
+    assert_int_equal(tdm_codec_frame_info(f, 12 + 2 + 1, &h, NULL), TDM_OK);
     assert_int_equal(h.version, TDM_CODEC_VERSION);
     assert_int_equal(h.mode, TDM_CODEC_MODE_INT4);
     assert_int_equal(h.dtype, TDM_DTYPE_FLOAT32);
@@ -82,12 +83,12 @@ static void test_frame_info(void **state)
     assert_int_equal(h.channel_axis, 1);
     assert_false(h.sparse);
     assert_true(h.entropy);
-    assert_int_equal(h.header_len, 12 + 16 + 8);
+    assert_int_equal(h.header_len, 12 + 2 + 1);
     assert_int_equal(h.frame_len, len);
     assert_int_equal(h.decoded_bytes, 24);
     assert_memory_equal(f, "TDMC", 4);
     tdm_err err;
-    assert_int_equal(tdm_codec_frame_info(f, 20, &h, &err), TDM_ERR_PARSE);
+    assert_int_equal(tdm_codec_frame_info(f, 14, &h, &err), TDM_ERR_PARSE);
     free(f);
 }
 
@@ -207,6 +208,83 @@ static void test_newer_version_refused(void **state)
     f[4] = TDM_CODEC_VERSION;
     assert_int_equal(tdm_codec_decode(f, len, &out, LIMIT, &err), TDM_ERR_PARSE);
     assert_non_null(strstr(err.msg, "magic"));
+    free(f);
+}
+
+/* Rewrites a version-2 frame with the version-1 header (u64 dims and payload length). */
+static uint8_t *to_v1(const uint8_t *f, size_t len, size_t *len1)
+{
+    tdm_codec_header h;
+    assert_int_equal(tdm_codec_frame_info(f, len, &h, NULL), TDM_OK);
+    size_t cap = 12 + 8 * (size_t)h.ndim + 8 + h.payload_len + 4;
+    uint8_t *g = malloc(cap);
+    tdm_wbuf w;
+    tdm_wbuf_init(&w, g, cap);
+    tdm_wbuf_bytes(&w, f, 12);
+    for (int i = 0; i < h.ndim; i++)
+        tdm_wbuf_u64(&w, (uint64_t)h.dims[i]);
+    tdm_wbuf_u64(&w, h.payload_len);
+    tdm_wbuf_bytes(&w, f + h.header_len, h.payload_len);
+    tdm_wbuf_u32(&w, 0);
+    assert_false(w.overflow);
+    g[4] = 1;
+    recrc(g, w.len);
+    *len1 = w.len;
+    return g;
+}
+
+/*
+ * Version 2 writes the header's dims and payload length as varints and adds
+ * run-length streams: a sparse map is coded with runs and a 4-d header of 17
+ * bytes instead of 52; the same frame in the version-1 layout is refused (a
+ * v1 frame cannot hold runs), while a frame without runs decodes the same in
+ * either layout. The v1 corpus (tests/codec/test_codec_corpus.c) keeps
+ * decoding.
+ */
+static void test_version2_runs(void **state)
+{
+    (void)state;
+    enum { C = 4, HW = 16 * 16 };
+    float x[C * HW];
+    for (int i = 0; i < C * HW; i++) {
+        int row = (i % HW) / 16, col = i % 16;
+        x[i] = (row >= 6 && row <= 8 && col >= 5 && col <= 9) ? (float)(i % 13) * 0.3f : 0.0f;
+    }
+    tdm_tensor t = {.dtype = TDM_DTYPE_FLOAT32, .ndim = 4, .dims = {1, C, 16, 16}, .data = x};
+    tdm_codec_params p;
+    tdm_codec_params_default(&p, TDM_CODEC_MODE_INT8);
+    size_t cap = tdm_codec_bound(&t, &p), len;
+    uint8_t *f = malloc(cap);
+    tdm_err err;
+    assert_int_equal(tdm_codec_encode(&t, &p, f, cap, &len, &err), TDM_OK);
+    assert_int_equal(f[4], 2);
+    tdm_codec_header h;
+    assert_int_equal(tdm_codec_frame_info(f, len, &h, NULL), TDM_OK);
+    assert_int_equal(h.header_len, 12 + 4 + 1); /* dims 1, 4, 16, 16; payload length < 128 */
+    tdm_tensor out;
+    assert_int_equal(tdm_codec_decode(f, len, &out, LIMIT, &err), TDM_OK);
+    tdm_tensor_free(&out);
+    size_t len1;
+    uint8_t *g = to_v1(f, len, &len1);
+    assert_int_equal(len1, len + 35);
+    assert_int_equal(tdm_codec_decode(g, len1, &out, LIMIT, &err), TDM_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "version-1"));
+    assert_null(out.data);
+    free(g);
+    free(f);
+    /* no runs (raw symbols): both layouts decode to the same tensor */
+    p.entropy = false;
+    f = malloc(cap);
+    assert_int_equal(tdm_codec_encode(&t, &p, f, cap, &len, &err), TDM_OK);
+    g = to_v1(f, len, &len1);
+    tdm_tensor a, b;
+    assert_int_equal(tdm_codec_decode(f, len, &a, LIMIT, &err), TDM_OK);
+    if (tdm_codec_decode(g, len1, &b, LIMIT, &err) != TDM_OK)
+        fail_msg("v1 layout: %s", err.msg);
+    assert_memory_equal(a.data, b.data, sizeof x);
+    tdm_tensor_free(&a);
+    tdm_tensor_free(&b);
+    free(g);
     free(f);
 }
 
@@ -370,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_crc_catches_every_byte),
         cmocka_unit_test(test_corrupt_payload_with_valid_crc),
         cmocka_unit_test(test_newer_version_refused),
+        cmocka_unit_test(test_version2_runs),
         cmocka_unit_test(test_hostile_shapes),
         cmocka_unit_test(test_bad_encode_args),
         cmocka_unit_test(test_mode_names),

@@ -24,8 +24,8 @@ static void test_grid_sizes(void **state)
     (void)state;
     tdm_codec_params p[TDM_SWEEP_MAX_SETTINGS];
     assert_int_equal(tdm_sweep_grid(TDM_SWEEP_GRID_SMALL, p, TDM_SWEEP_MAX_SETTINGS), 10);
-    assert_int_equal(tdm_sweep_grid(TDM_SWEEP_GRID_FULL, p, TDM_SWEEP_MAX_SETTINGS), 34);
-    assert_int_equal(tdm_sweep_grid(TDM_SWEEP_GRID_FULL, p, 33), 0);
+    assert_int_equal(tdm_sweep_grid(TDM_SWEEP_GRID_FULL, p, TDM_SWEEP_MAX_SETTINGS), 44);
+    assert_int_equal(tdm_sweep_grid(TDM_SWEEP_GRID_FULL, p, 43), 0);
     assert_int_equal(tdm_sweep_grid(TDM_SWEEP_GRID_SMALL, p, 10), 10);
     /* First two are the references. */
     assert_int_equal(p[0].mode, TDM_CODEC_MODE_LOSSLESS);
@@ -43,7 +43,7 @@ static void test_grid_settings_valid(void **state)
     for (int i = 0; i < 36; i++)
         data[i] = (i % 5 == 0) ? 0.0f : (float)(i * 7 % 11) - 3.0f;
     tdm_tensor t = {.dtype = TDM_DTYPE_FLOAT32, .ndim = 4, .dims = {1, 4, 3, 3}, .data = data};
-    int n_pct = 0, n_ch = 0, n_topk = 0;
+    int n_pct = 0, n_ch = 0, n_topk = 0, n_zero = 0;
     for (int i = 0; i < n; i++) {
         tdm_sweep_label(&p[i], labels[i], sizeof labels[i]);
         for (int j = 0; j < i; j++)
@@ -51,6 +51,7 @@ static void test_grid_settings_valid(void **state)
         n_pct += p[i].clip == TDM_CODEC_CLIP_PERCENTILE;
         n_ch += p[i].granularity == TDM_CODEC_GRANULARITY_CHANNEL;
         n_topk += p[i].topk_fraction > 0.0f;
+        n_zero += p[i].zero_fraction > 0.0f;
         size_t cap = tdm_codec_bound(&t, &p[i]), len = 0;
         assert_true(cap > 0);
         uint8_t *buf = malloc(cap);
@@ -63,9 +64,10 @@ static void test_grid_settings_valid(void **state)
         tdm_tensor_free(&out);
         free(buf);
     }
-    assert_int_equal(n_pct, 16);
-    assert_int_equal(n_ch, 16);
+    assert_int_equal(n_pct, 19);
+    assert_int_equal(n_ch, 20);
     assert_int_equal(n_topk, 24);
+    assert_int_equal(n_zero, 8);
 }
 
 static void test_labels(void **state)
