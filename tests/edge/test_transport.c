@@ -321,8 +321,8 @@ static void test_hedge(void **state)
     tdm_transport_free(t);
 
     /* a first endpoint that loses to its hedge is counted late: after a few, B leads */
-    a.delay_ms = 300;
-    t = make_hedged(&a, &b, 20, false);
+    a.delay_ms = 900;
+    t = make_hedged(&a, &b, 150, false); /* long enough for B's immediate answer on a busy CI */
     for (int i = 0; i < 3; i++) {
         assert_int_equal(tdm_transport_get(t, "/slow", 3000, &r, &err), TDM_OK);
         assert_int_equal(r.endpoint, 1);
