@@ -56,9 +56,12 @@ typedef struct plan {
     int32_t n_exec;
     uint8_t *dynamic;  /* per exec position: infer at run time */
     int32_t *last_use; /* per value: last exec position that reads it, -1 none */
-    void *arena;
     size_t arena_bytes;
-    uint64_t stamp; /* LRU */
+    int32_t n_arena;   /* values living in the session's arena */
+    int32_t *arena_v;  /* their ids */
+    size_t *arena_off; /* and offsets */
+    void *bound;       /* the arena their data pointers point into, or NULL */
+    uint64_t stamp;    /* LRU */
 } plan;
 
 struct tdm_session {
@@ -69,6 +72,11 @@ struct tdm_session {
     tdm_scratch scratch;
     plan *plans[PLAN_CACHE];
     uint64_t clock;
+    /* One arena for every plan (a session runs one plan at a time): it only
+     * grows, so changing shapes (each a plan) reuse memory whose pages are
+     * already mapped instead of faulting in a fresh arena per plan. */
+    void *arena;
+    size_t arena_cap;
 };
 
 /* ---- node context -------------------------------------------------------- */
@@ -202,6 +210,7 @@ void tdm_session_free(tdm_session *s)
     free(s->state);
     free(s->ops);
     tdm_aligned_free(s->scratch.p);
+    tdm_aligned_free(s->arena);
     tdm_pool_free(s->pool);
     free(s);
 }
@@ -229,7 +238,8 @@ static void plan_free(plan *p, int32_t n_values)
     free(p->exec);
     free(p->dynamic);
     free(p->last_use);
-    tdm_aligned_free(p->arena);
+    free(p->arena_v);
+    free(p->arena_off);
     free(p);
 }
 
@@ -477,11 +487,16 @@ static tdm_status build_plan(tdm_session *s, int n_from, const int32_t *from_ids
     p->arena_bytes = assign_offsets(slots, ns);
     if (p->arena_bytes == SIZE_MAX)
         goto nomem;
-    p->arena = tdm_aligned_alloc(p->arena_bytes);
-    if (p->arena == NULL)
+    p->arena_v = malloc(sizeof *p->arena_v * (size_t)(ns + 1));
+    p->arena_off = malloc(sizeof *p->arena_off * (size_t)(ns + 1));
+    if (p->arena_v == NULL || p->arena_off == NULL)
         goto nomem;
-    for (int32_t i = 0; i < ns; i++)
-        p->vals[slots[i].v].data = (char *)p->arena + slots[i].offset;
+    for (int32_t i = 0; i < ns; i++) {
+        p->arena_v[i] = slots[i].v;
+        p->arena_off[i] = slots[i].offset;
+    }
+    p->n_arena = ns;
+    p->bound = NULL;
     /* The frontier's slots are filled per run. */
     for (int i = 0; i < n_from; i++)
         p->vals[from_ids[i]].data = NULL;
@@ -535,6 +550,21 @@ static tdm_status execute(tdm_session *s, plan *p, const tdm_tensor *from, tdm_e
 {
     const tdm_graph *g = s->g;
     tdm_status st = TDM_OK;
+    if (p->arena_bytes > s->arena_cap) {
+        /* grow (plans bound to the old arena rebind when they next run) */
+        tdm_aligned_free(s->arena);
+        s->arena_cap = 0;
+        s->arena = tdm_aligned_alloc(p->arena_bytes);
+        if (s->arena == NULL)
+            return tdm_errf(err, TDM_ERR_NOMEM, "out of memory for a %zu-byte arena",
+                            p->arena_bytes);
+        s->arena_cap = p->arena_bytes;
+    }
+    if (p->bound != s->arena) {
+        for (int32_t i = 0; i < p->n_arena; i++)
+            p->vals[p->arena_v[i]].data = (char *)s->arena + p->arena_off[i];
+        p->bound = s->arena;
+    }
     for (int i = 0; i < p->n_from; i++) {
         p->vals[p->from_ids[i]] = from[i];
         p->vals[p->from_ids[i]].flags = 0;

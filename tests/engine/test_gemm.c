@@ -8,7 +8,8 @@
  * column tails of every size, K = 0 and K large enough to be cut into depth
  * blocks, M large enough for several row blocks, leading dimensions larger
  * than the rows, all four transpose combinations, alpha/beta, biases and
- * every activation, with 1, 2 and 3 threads.
+ * every activation, with 1, 2 and 3 threads; and the residual of
+ * tdm_sgemm_res (separate, or C itself) on the same shapes.
  *
  * The tolerance is relative to the magnitude of the terms summed
  * (|alpha| sum |a||b| + |beta c| + |bias|), which is what float rounding
@@ -85,9 +86,12 @@ typedef struct gemm_case {
     float act_a, act_b;
 } gemm_case;
 
+/* The residual of tdm_sgemm_res: none, a separate R (ldr = N + 2), or R == C. */
+enum { RES_NONE = 0, RES_SEPARATE, RES_ALIAS };
+
 /* Runs one case on one implementation and checks every element. */
-static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl_name,
-                       tdm_pool *pool)
+static void check_case_res(const gemm_case *gc, int res, tdm_gemm_impl impl, const char *impl_name,
+                           tdm_pool *pool)
 {
     int64_t M = gc->M, N = gc->N, K = gc->K;
     int64_t a_rows = gc->ta ? K : M, b_rows = gc->tb ? N : K;
@@ -104,12 +108,19 @@ static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl
     assert_non_null(C0);
     assert_non_null(bc);
     assert_non_null(br);
+    int64_t ldr = gc->N + 2;
+    float *R = res == RES_SEPARATE ? malloc(sizeof(float) * (size_t)(M * ldr + 1)) : NULL;
+    if (res == RES_SEPARATE) {
+        assert_non_null(R);
+        for (int64_t i = 0; i < M * ldr + 1; i++)
+            R[i] = rndf();
+    }
     for (size_t i = 0; i < a_n; i++)
         A[i] = rndf();
     for (size_t i = 0; i < b_n; i++)
         B[i] = rndf();
     for (size_t i = 0; i < c_n; i++)
-        C0[i] = gc->beta == 0.f ? NAN : rndf(); /* beta 0 must not read C */
+        C0[i] = gc->beta == 0.f && res != RES_ALIAS ? NAN : rndf(); /* beta 0 must not read C */
     for (int64_t i = 0; i < N; i++)
         bc[i] = rndf();
     for (int64_t i = 0; i < M; i++)
@@ -120,8 +131,13 @@ static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl
     tdm_epilogue ep = {gc->bias_col ? bc : NULL, gc->bias_row ? br : NULL, gc->act, gc->act_a,
                        gc->act_b};
     bool use_ep = gc->bias_col || gc->bias_row || gc->act != TDM_ACT_NONE;
-    assert_true(tdm_sgemm_impl(impl, pool, gc->ta, gc->tb, M, N, K, gc->alpha, A, gc->lda, B,
-                               gc->ldb, gc->beta, C, gc->ldc, use_ep ? &ep : NULL));
+    if (res == RES_NONE)
+        assert_true(tdm_sgemm_impl(impl, pool, gc->ta, gc->tb, M, N, K, gc->alpha, A, gc->lda, B,
+                                   gc->ldb, gc->beta, C, gc->ldc, use_ep ? &ep : NULL));
+    else
+        assert_true(tdm_sgemm_res(impl, pool, gc->ta, gc->tb, M, N, K, gc->alpha, A, gc->lda, B,
+                                  gc->ldb, gc->beta, C, gc->ldc, use_ep ? &ep : NULL,
+                                  res == RES_ALIAS ? C : R, res == RES_ALIAS ? gc->ldc : ldr));
     for (int64_t m = 0; m < M; m++) {
         for (int64_t n = 0; n < N; n++) {
             double s = 0, mag = 0;
@@ -145,16 +161,21 @@ static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl
                 v += br[m];
                 mag += fabs(br[m]);
             }
+            if (res != RES_NONE) {
+                double r = res == RES_ALIAS ? C0[m * gc->ldc + n] : R[m * ldr + n];
+                v += r;
+                mag += fabs(r);
+            }
             double want = act_ref(v, gc->act, gc->act_a, gc->act_b);
             double got = C[m * gc->ldc + n];
             double tol = 1e-6 * (1.0 + sqrt((double)K) / 4.0) * (mag + fabs(v)) + 1e-6;
             if (!(fabs(got - want) <= tol)) {
                 fail_msg("%s ta=%d tb=%d M=%lld N=%lld K=%lld lda=%lld ldb=%lld ldc=%lld "
-                         "alpha=%g beta=%g act=%d bias=%d%d threads=%d: C[%lld,%lld] = %.9g, "
-                         "want %.9g",
+                         "alpha=%g beta=%g act=%d bias=%d%d res=%d threads=%d: C[%lld,%lld] = "
+                         "%.9g, want %.9g",
                          impl_name, gc->ta, gc->tb, (long long)M, (long long)N, (long long)K,
                          (long long)gc->lda, (long long)gc->ldb, (long long)gc->ldc, gc->alpha,
-                         gc->beta, gc->act, gc->bias_col, gc->bias_row, tdm_pool_size(pool),
+                         gc->beta, gc->act, gc->bias_col, gc->bias_row, res, tdm_pool_size(pool),
                          (long long)m, (long long)n, got, want);
             }
         }
@@ -174,6 +195,13 @@ static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl
     free(C0);
     free(bc);
     free(br);
+    free(R);
+}
+
+static void check_case(const gemm_case *gc, tdm_gemm_impl impl, const char *impl_name,
+                       tdm_pool *pool)
+{
+    check_case_res(gc, RES_NONE, impl, impl_name, pool);
 }
 
 static void random_case(gemm_case *gc, int64_t max_dim)
@@ -225,7 +253,8 @@ static void test_random_shapes(void **state)
         for (int c = 0; c < 120; c++) {
             gemm_case gc;
             random_case(&gc, 64);
-            check_case(&gc, k_impls[i], k_impl_names[i], pools[c % 3]);
+            int res = c % 4 == 1 ? RES_SEPARATE : (c % 8 == 3 ? RES_ALIAS : RES_NONE);
+            check_case_res(&gc, res, k_impls[i], k_impl_names[i], pools[c % 3]);
             ran++;
         }
     }
@@ -266,6 +295,9 @@ static void test_edges(void **state)
                         gc.bias_row = c == 1;
                         gc.act = (a + c) % 3 == 0 ? TDM_ACT_RELU : TDM_ACT_NONE;
                         check_case(&gc, k_impls[i], k_impl_names[i], (a + b) % 2 ? pool : NULL);
+                        /* the residual on every tail, M = 1, K = 0 and 1 */
+                        check_case_res(&gc, (a + b + c) % 3 == 2 ? RES_ALIAS : RES_SEPARATE,
+                                       k_impls[i], k_impl_names[i], (a + c) % 2 ? pool : NULL);
                     }
     }
     tdm_pool_free(pool);
@@ -292,6 +324,8 @@ static void test_large_blocks(void **state)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
             check_case(&cases[c], k_impls[i], k_impl_names[i], NULL);
             check_case(&cases[c], k_impls[i], k_impl_names[i], pool);
+            /* the residual with several k blocks: added once, on the last */
+            check_case_res(&cases[c], RES_SEPARATE, k_impls[i], k_impl_names[i], pool);
         }
     }
     tdm_pool_free(pool);

@@ -440,6 +440,112 @@ static void test_fused_matmul(void **state)
     }
 }
 
+/* The residual (input 3) is added after the activation, per batch entry when B is batched too:
+ * with no activation it rides in the GEMM's epilogue, after GELU it is a second pass. */
+static void test_fused_matmul_residual(void **state)
+{
+    (void)state;
+    const int64_t Bt = 2, M = 9, K = 19, N = 35;
+    const char *acts[2] = {"", "Gelu"};
+    for (int variant = 0; variant < 6; variant++) {
+        /* variant / 2 = 0: B one matrix (one folded GEMM), 1: B^T, 2: B batched (a GEMM per
+         * entry) */
+        int tb = variant / 2 == 1;
+        tdm_tensor a, b, bias, res;
+        make(&a, 3, (int64_t[]){Bt, M, K});
+        if (variant / 2 == 2)
+            make(&b, 3, (int64_t[]){Bt, K, N});
+        else
+            make(&b, 2, tb ? (int64_t[]){N, K} : (int64_t[]){K, N});
+        make(&bias, 1, (int64_t[]){N});
+        make(&res, 3, (int64_t[]){Bt, M, N});
+        tdm_node node;
+        op_node_init(&node, "FusedMatMul", "tandem", 1, 4, 1);
+        op_attr_str(&node, "activation", acts[variant % 2]);
+        op_attr_int(&node, "transB", tb);
+        double want[2 * 9 * 35], mag[2 * 9 * 35];
+        const float *A = a.data, *B = b.data, *bv = bias.data, *R = res.data;
+        for (int64_t i = 0; i < Bt * M; i++)
+            for (int64_t n = 0; n < N; n++) {
+                const float *Bm = variant / 2 == 2 ? B + (i / M) * K * N : B;
+                double s = 0, g = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double p = (double)A[i * K + k] * (tb ? Bm[n * K + k] : Bm[k * N + n]);
+                    s += p;
+                    g += fabs(p);
+                }
+                s += bv[n];
+                g += fabs(bv[n]) + fabs(R[i * N + n]);
+                want[i * N + n] = act_ref(acts[variant % 2], s, 0, 0) + R[i * N + n];
+                mag[i * N + n] = g;
+            }
+        const tdm_tensor *ins[4] = {&a, &b, &bias, &res};
+        for (int p = 0; p < 3; p++) {
+            tdm_tensor out[1];
+            tdm_err err = {{0}};
+            if (op_run(&node, ins, 4, out, 1, g_pools[p], &err) != TDM_OK)
+                fail_msg("FusedMatMul with a residual failed: %s", err.msg);
+            assert_int_equal(out[0].ndim, 3);
+            expect_close(out[0].data, want, mag, Bt * M * N, "residual");
+            tdm_tensor_free(&out[0]);
+        }
+        tdm_node_clear(&node);
+        tdm_tensor_free(&a);
+        tdm_tensor_free(&b);
+        tdm_tensor_free(&bias);
+        tdm_tensor_free(&res);
+    }
+}
+
+/* A residual of another shape is added as ONNX Add would: broadcast both ways. */
+static void test_fused_matmul_residual_broadcast(void **state)
+{
+    (void)state;
+    const int64_t M = 3, K = 7, N = 5;
+    const int64_t shapes[][4] = {{1, N}, {2, M, 1}, {3, 2, M, N}, {1, 1}}; /* rank, dims */
+    const int ranks[] = {1, 2, 3, 1};
+    /* residuals [5], [3, 1], [2, 3, 5], [1]: outputs [3, 5], [3, 5], [2, 3, 5], [3, 5] */
+    for (int c = 0; c < 4; c++) {
+        tdm_tensor a, b, bias, res;
+        make(&a, 2, (int64_t[]){M, K});
+        make(&b, 2, (int64_t[]){K, N});
+        make(&bias, 1, (int64_t[]){N});
+        make(&res, ranks[c], shapes[c] + 1);
+        tdm_node node;
+        op_node_init(&node, "FusedMatMul", "tandem", 1, 4, 1);
+        op_attr_str(&node, "activation", c == 3 ? "Relu" : "");
+        const tdm_tensor *ins[4] = {&a, &b, &bias, &res};
+        tdm_tensor out[1];
+        tdm_err err = {{0}};
+        if (op_run(&node, ins, 4, out, 1, g_pools[c % 3], &err) != TDM_OK)
+            fail_msg("FusedMatMul with residual %d failed: %s", c, err.msg);
+        int64_t lead = ranks[c] == 3 ? 2 : 1;
+        assert_int_equal(out[0].ndim, lead > 1 ? 3 : 2);
+        assert_int_equal(tdm_tensor_numel(&out[0]), lead * M * N);
+        const float *A = a.data, *B = b.data, *bv = bias.data, *R = res.data, *Y = out[0].data;
+        for (int64_t l = 0; l < lead; l++)
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    double sum = bv[n];
+                    for (int64_t k = 0; k < K; k++)
+                        sum += (double)A[m * K + k] * B[k * N + n];
+                    if (c == 3 && sum < 0)
+                        sum = 0;
+                    double r = c == 0   ? R[n]
+                               : c == 1 ? R[m]
+                               : c == 2 ? R[(l * M + m) * N + n]
+                                        : R[0];
+                    assert_float_equal(Y[(l * M + m) * N + n], sum + r, 1e-5);
+                }
+        tdm_tensor_free(&out[0]);
+        tdm_node_clear(&node);
+        tdm_tensor_free(&a);
+        tdm_tensor_free(&b);
+        tdm_tensor_free(&bias);
+        tdm_tensor_free(&res);
+    }
+}
+
 static void test_fused_matmul_errors(void **state)
 {
     (void)state;
@@ -462,6 +568,26 @@ static void test_fused_matmul_errors(void **state)
                      TDM_ERR_UNSUPPORTED);
     assert_non_null(strstr(msg, "Softplus"));
     tdm_node_clear(&node);
+    /* a residual must broadcast with the [3, 5] product */
+    tdm_tensor row, vec, col;
+    make(&row, 2, (int64_t[]){2, 5});
+    make(&vec, 1, (int64_t[]){4});
+    make(&col, 3, (int64_t[]){2, 5, 5});
+    tdm_tensor_free(&bias);
+    make(&bias, 1, (int64_t[]){5}); /* a valid bias this time */
+    const tdm_tensor *bad[3] = {&row, &vec, &col};
+    for (int i = 0; i < 3; i++) {
+        op_node_init(&node, "FusedMatMul", "tandem", 1, 4, 1);
+        assert_int_equal(run_status("FusedMatMul", "tandem",
+                                    (const tdm_tensor *[]){&a, &b, &bias, bad[i]}, 4, &node, msg,
+                                    sizeof msg),
+                         TDM_ERR_SHAPE);
+        assert_non_null(strstr(msg, "residual"));
+        tdm_node_clear(&node);
+    }
+    tdm_tensor_free(&row);
+    tdm_tensor_free(&vec);
+    tdm_tensor_free(&col);
     tdm_tensor_free(&a);
     tdm_tensor_free(&b);
     tdm_tensor_free(&bias);
@@ -821,12 +947,20 @@ static void test_layernorm_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul_shapes),     cmocka_unit_test(test_matmul_errors),
-        cmocka_unit_test(test_gemm_variants),     cmocka_unit_test(test_gemm_errors),
-        cmocka_unit_test(test_fused_matmul),      cmocka_unit_test(test_fused_matmul_errors),
-        cmocka_unit_test(test_attention),         cmocka_unit_test(test_attention_divisor),
-        cmocka_unit_test(test_attention_errors),  cmocka_unit_test(test_layernorm),
-        cmocka_unit_test(test_layernorm_kernels), cmocka_unit_test(test_layernorm_errors),
+        cmocka_unit_test(test_matmul_shapes),
+        cmocka_unit_test(test_matmul_errors),
+        cmocka_unit_test(test_gemm_variants),
+        cmocka_unit_test(test_gemm_errors),
+        cmocka_unit_test(test_fused_matmul),
+        cmocka_unit_test(test_fused_matmul_residual),
+        cmocka_unit_test(test_fused_matmul_residual_broadcast),
+        cmocka_unit_test(test_fused_matmul_errors),
+        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_divisor),
+        cmocka_unit_test(test_attention_errors),
+        cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_layernorm_kernels),
+        cmocka_unit_test(test_layernorm_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -323,9 +323,18 @@ static bool attr_str(builder *b, int32_t ni, const char *name, const char *v)
     return true;
 }
 
-/* act(x @ W^T + bias) for the Linear layer `wname` ([n_out, n_in] weight, stored transposed). */
+static tdm_status binary(builder *b, const char *op, int32_t x, int32_t y, const char *out_name,
+                         int32_t *out)
+{
+    int32_t in[2] = {x, y};
+    return node(b, "", op, out_name, 2, in, out) < 0 ? oom(b) : TDM_OK;
+}
+
+/* act(x @ W^T + bias [+ res]) for the Linear layer `wname` ([n_out, n_in] weight, stored
+ * transposed); res >= 0 is a skip connection of the output's shape, added in the GEMM's epilogue
+ * (tandem.FusedMatMul's input 3) instead of by a separate Add over the whole tensor. */
 static tdm_status linear(builder *b, int32_t x, const char *wname, int64_t n_out, int64_t n_in,
-                         const char *act, const char *out_name, int32_t *out)
+                         const char *act, int32_t res, const char *out_name, int32_t *out)
 {
     char name[256];
     int32_t w, bias;
@@ -336,8 +345,17 @@ static tdm_status linear(builder *b, int32_t x, const char *wname, int64_t n_out
     snprintf(name, sizeof name, "%s.bias", wname);
     if ((s = weight(b, name, 1, n_out, 0, &bias)) != TDM_OK)
         return s;
-    int32_t in[3] = {x, w, bias};
-    int32_t ni = node(b, b->lin_domain, b->lin_op, out_name, 3, in, out);
+    int32_t in[4] = {x, w, bias, res};
+    bool fused =
+        res >= 0 && strcmp(b->lin_domain, "tandem") == 0 && strcmp(b->lin_op, "FusedMatMul") == 0;
+    if (res >= 0 && !fused) { /* another linear op: its output, then the Add */
+        char lname[300];
+        snprintf(lname, sizeof lname, "%s.linear", out_name);
+        int32_t y;
+        tdm_status st = linear(b, x, wname, n_out, n_in, act, -1, lname, &y);
+        return st != TDM_OK ? st : binary(b, "Add", y, res, out_name, out);
+    }
+    int32_t ni = node(b, b->lin_domain, b->lin_op, out_name, fused ? 4 : 3, in, out);
     if (ni < 0 || !attr_int(b, ni, "transB", 0) || !attr_str(b, ni, "activation", act))
         return oom(b);
     return TDM_OK;
@@ -362,13 +380,6 @@ static tdm_status layer_norm(builder *b, int32_t x, const char *lname, const cha
         !attr_float(b, ni, "epsilon", b->cfg->layer_norm_eps))
         return oom(b);
     return TDM_OK;
-}
-
-static tdm_status binary(builder *b, const char *op, int32_t x, int32_t y, const char *out_name,
-                         int32_t *out)
-{
-    int32_t in[2] = {x, y};
-    return node(b, "", op, out_name, 2, in, out) < 0 ? oom(b) : TDM_OK;
 }
 
 static tdm_status add_input(builder *b, const char *name)
@@ -469,7 +480,7 @@ static tdm_status layer(builder *b, int i, int32_t h, int32_t mask, int32_t *out
     const tdm_bert_config *c = b->cfg;
     const int64_t H = c->hidden, I = c->intermediate;
     char w[128], o[128], wq[128];
-    int32_t q = -1, k = -1, v = -1, ctx = -1, a = -1, r = -1, h1 = -1, f = -1, y = -1;
+    int32_t q = -1, k = -1, v = -1, ctx = -1, r = -1, h1 = -1, f = -1;
     tdm_status s;
 #define NAMES(wsuf, osuf)                                      \
     do {                                                       \
@@ -477,13 +488,13 @@ static tdm_status layer(builder *b, int i, int32_t h, int32_t mask, int32_t *out
         snprintf(o, sizeof o, "layer.%d.%s", i, osuf);         \
     } while (0)
     NAMES("attention.self.query", "attention.query");
-    if ((s = linear(b, h, w, H, H, "", o, &q)) != TDM_OK)
+    if ((s = linear(b, h, w, H, H, "", -1, o, &q)) != TDM_OK)
         return s;
     NAMES("attention.self.key", "attention.key");
-    if ((s = linear(b, h, w, H, H, "", o, &k)) != TDM_OK)
+    if ((s = linear(b, h, w, H, H, "", -1, o, &k)) != TDM_OK)
         return s;
     NAMES("attention.self.value", "attention.value");
-    if ((s = linear(b, h, w, H, H, "", o, &v)) != TDM_OK)
+    if ((s = linear(b, h, w, H, H, "", -1, o, &v)) != TDM_OK)
         return s;
     snprintf(o, sizeof o, "layer.%d.attention.context", i);
     int32_t in[5] = {q, k, v, mask, -1};
@@ -492,23 +503,18 @@ static tdm_status layer(builder *b, int i, int32_t h, int32_t mask, int32_t *out
         !attr_float(b, ni, "scale", (float)(1.0 / sqrt((double)(H / c->heads)))))
         return oom(b);
     b->g->nodes[ni].opset = 1;
-    NAMES("attention.output.dense", "attention.dense");
-    if ((s = linear(b, ctx, w, H, H, "", o, &a)) != TDM_OK)
-        return s;
-    snprintf(o, sizeof o, "layer.%d.attention.residual", i);
-    if ((s = binary(b, "Add", a, h, o, &r)) != TDM_OK)
+    /* dense + residual: one FusedMatMul with the skip connection in its epilogue */
+    NAMES("attention.output.dense", "attention.residual");
+    if ((s = linear(b, ctx, w, H, H, "", h, o, &r)) != TDM_OK)
         return s;
     NAMES("attention.output.LayerNorm", "attention.output");
     if ((s = layer_norm(b, r, w, o, &h1)) != TDM_OK)
         return s;
     NAMES("intermediate.dense", "intermediate");
-    if ((s = linear(b, h1, w, I, H, c->act, o, &f)) != TDM_OK)
+    if ((s = linear(b, h1, w, I, H, c->act, -1, o, &f)) != TDM_OK)
         return s;
-    NAMES("output.dense", "output.dense");
-    if ((s = linear(b, f, w, H, I, "", o, &y)) != TDM_OK)
-        return s;
-    snprintf(o, sizeof o, "layer.%d.output.residual", i);
-    if ((s = binary(b, "Add", y, h1, o, &r)) != TDM_OK)
+    NAMES("output.dense", "output.residual");
+    if ((s = linear(b, f, w, H, I, "", h1, o, &r)) != TDM_OK)
         return s;
     snprintf(wq, sizeof wq, "encoder.layer.%d.output.LayerNorm", i);
     if (i == c->layers - 1)

@@ -4,10 +4,11 @@
  * Instead of going through an ONNX export, the builder writes the graph that
  * the fusion passes would have produced from one: Gather embeddings,
  * LayerNormalization, and per layer three tandem.FusedMatMul projections,
- * one tandem.Attention, FusedMatMul + residual Add + LayerNormalization, and
- * the feed-forward pair with the activation in the first FusedMatMul's
- * epilogue. The result is an ordinary tdm_graph, so sessions, plans and
- * split inference (tdm_session_run_range) work on it unchanged.
+ * one tandem.Attention, a FusedMatMul with the residual in its epilogue
+ * (input 3) + LayerNormalization, and the feed-forward pair with the
+ * activation in the first FusedMatMul's epilogue and the residual in the
+ * second's (with another linear_op, the residual is a separate Add). The result is an ordinary
+ * tdm_graph, so sessions, plans and split inference (tdm_session_run_range) work on it unchanged.
  *
  * Tensor names (stable, for cuts):
  *   inputs   input_ids, attention_mask, token_type_ids (when the model has

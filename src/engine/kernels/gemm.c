@@ -127,6 +127,8 @@ static void panel_portable(const tdm_gemm_panel *p)
                         v += p->bias_col[j];
                     if (p->bias_row != NULL)
                         v += p->bias_row[i0 + i];
+                    if (p->res != NULL)
+                        v += p->res[(i0 + i) * p->ldr + j];
                     v = tdm_act_scalar(v, p->act, p->act_alpha, p->act_beta);
                 }
                 c[j] = v;
@@ -151,14 +153,20 @@ static const tdm_gemm_isa k_isa_portable = {
     .pack_bt = pack_bt_portable,
     .gemv = NULL,
     .act = act_portable,
+    .has_res = true,
 };
 
 /* ---- reference ------------------------------------------------------------------------- */
 
 static void sgemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                             const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                            float *C, int64_t ldc, const tdm_epilogue *ep)
+                            float *C, int64_t ldc, const tdm_epilogue *ep, const float *R,
+                            int64_t ldr)
 {
+    if (R == C) { /* C += R is what beta + 1 does */
+        beta += 1.f;
+        R = NULL;
+    }
     for (int64_t m = 0; m < M; m++) {
         float *c = C + m * ldc;
         if (beta == 0.f)
@@ -177,14 +185,16 @@ static void sgemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, f
                     c[n] += a * B[n * ldb + k];
             }
         }
-        if (ep != NULL) {
+        if (ep != NULL || R != NULL) {
             for (int64_t n = 0; n < N; n++) {
                 float v = c[n];
-                if (ep->bias_col)
+                if (ep != NULL && ep->bias_col)
                     v += ep->bias_col[n];
-                if (ep->bias_row)
+                if (ep != NULL && ep->bias_row)
                     v += ep->bias_row[m];
-                c[n] = tdm_act_scalar(v, ep->act, ep->alpha, ep->beta);
+                if (R != NULL)
+                    v += R[m * ldr + n];
+                c[n] = ep != NULL ? tdm_act_scalar(v, ep->act, ep->alpha, ep->beta) : v;
             }
         }
     }
@@ -201,6 +211,8 @@ typedef struct gemm_job {
     int64_t lda, ldb, ldc;
     float *C;
     tdm_epilogue ep;
+    const float *res; /* residual, or NULL */
+    int64_t ldr;
     int64_t kc, mc;
     int mt, nt; /* task grid */
     float *ws;  /* B^T panels, ws_stride floats per worker */
@@ -222,6 +234,7 @@ static void panel_init(const gemm_job *j, tdm_gemm_panel *p)
     p->a_rs = j->ta ? 1 : j->lda;
     p->a_cs = j->ta ? j->lda : 1;
     p->ldc = j->ldc;
+    p->ldr = j->ldr;
     p->alpha = j->alpha;
     p->beta = j->beta;
     p->act = j->ep.act;
@@ -246,6 +259,7 @@ static void gemm_block(const gemm_job *j, int64_t m0, int64_t m1, int64_t n0, in
             p.last = pc + klen >= j->K;
             p.a = j->A + ic * p.a_rs + pc * p.a_cs;
             p.bias_row = j->ep.bias_row != NULL ? j->ep.bias_row + ic : NULL;
+            const float *res_row = j->res != NULL ? j->res + ic * j->ldr : NULL;
             for (int64_t jc = n0; jc < n1; jc += isa->nr) {
                 int64_t nlen = min64(isa->nr, n1 - jc);
                 if (j->tb) {
@@ -268,6 +282,7 @@ static void gemm_block(const gemm_job *j, int64_t m0, int64_t m1, int64_t n0, in
                 p.n = nlen;
                 p.c = j->C + ic * j->ldc + jc;
                 p.bias_col = j->ep.bias_col != NULL ? j->ep.bias_col + jc : NULL;
+                p.res = res_row != NULL ? res_row + jc : NULL;
                 isa->panel(&p);
             }
             pc += klen;
@@ -339,6 +354,8 @@ static void gemv_task(void *arg, int64_t t0, int64_t t1, int worker)
         p.c += n0;
         if (p.bias_col != NULL)
             p.bias_col += n0;
+        if (p.res != NULL)
+            p.res += n0;
         p.b += p.bt ? n0 * p.ldb : n0;
         g->isa->gemv(&p);
     }
@@ -382,6 +399,7 @@ static bool try_gemv(const tdm_gemm_isa *isa, tdm_pool *pool, const gemm_job *j)
         p->c = j->C;
         p->bias_col = j->ep.bias_col;
         p->bias_row = j->ep.bias_row;
+        p->res = j->res;
         if (p->bt && p->a_cs != 1)
             return false;
     } else if (j->N == 1 && j->ldc == 1) {
@@ -395,7 +413,8 @@ static bool try_gemv(const tdm_gemm_isa *isa, tdm_pool *pool, const gemm_job *j)
         p->c = j->C;
         p->bias_col = j->ep.bias_row;
         p->bias_row = j->ep.bias_col;
-        if (p->bt && p->a_cs != 1)
+        p->res = j->res; /* a column of R, contiguous only when ldr == 1 */
+        if ((p->bt && p->a_cs != 1) || (j->res != NULL && j->ldr != 1))
             return false;
     } else {
         return false;
@@ -418,6 +437,8 @@ static void scale_and_epilogue(const gemm_job *j)
                 v += j->ep.bias_col[n];
             if (j->ep.bias_row != NULL)
                 v += j->ep.bias_row[m];
+            if (j->res != NULL)
+                v += j->res[m * j->ldr + n];
             c[n] = v;
         }
         j->isa->act(c, j->N, j->ep.act, j->ep.alpha, j->ep.beta);
@@ -473,10 +494,27 @@ bool tdm_gemm_impl_available(tdm_gemm_impl impl)
 static void sgemm_run(const tdm_gemm_isa *isa, tdm_pool *pool, bool ta, bool tb, int64_t M,
                       int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                       const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-                      const tdm_epilogue *ep, float *ws)
+                      const tdm_epilogue *ep, const float *R, int64_t ldr, float *ws)
 {
     if (M <= 0 || N <= 0)
         return;
+    if (R == C) { /* C += R is what beta + 1 does */
+        beta += 1.f;
+        R = NULL;
+    } else if (R != NULL && !isa->has_res) {
+        /* Fold R into C (C = beta C + R, C not read when beta == 0), then accumulate. */
+        for (int64_t m = 0; m < M; m++) {
+            float *c = C + m * ldc;
+            const float *r = R + m * ldr;
+            if (beta == 0.f)
+                memcpy(c, r, sizeof *c * (size_t)N);
+            else
+                for (int64_t n = 0; n < N; n++)
+                    c[n] = beta * c[n] + r[n];
+        }
+        beta = 1.f;
+        R = NULL;
+    }
     gemm_job j;
     memset(&j, 0, sizeof j);
     j.isa = isa;
@@ -495,6 +533,8 @@ static void sgemm_run(const tdm_gemm_isa *isa, tdm_pool *pool, bool ta, bool tb,
     j.ldc = ldc;
     if (ep != NULL)
         j.ep = *ep;
+    j.res = R;
+    j.ldr = ldr;
     if (j.K == 0 || alpha == 0.f) {
         scale_and_epilogue(&j);
         return;
@@ -527,7 +567,7 @@ static void sgemm_run(const tdm_gemm_isa *isa, tdm_pool *pool, bool ta, bool tb,
         if (ws == NULL) {
             own = tdm_aligned_alloc(sizeof(float) * (size_t)(j.ws_stride * tasks));
             if (own == NULL) {
-                sgemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+                sgemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, R, ldr);
                 return;
             }
             ws = own;
@@ -538,9 +578,10 @@ static void sgemm_run(const tdm_gemm_isa *isa, tdm_pool *pool, bool ta, bool tb,
     tdm_aligned_free(own);
 }
 
-bool tdm_sgemm_impl(tdm_gemm_impl impl, tdm_pool *pool, bool trans_a, bool trans_b, int64_t M,
-                    int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
-                    int64_t ldb, float beta, float *C, int64_t ldc, const tdm_epilogue *ep)
+bool tdm_sgemm_res(tdm_gemm_impl impl, tdm_pool *pool, bool trans_a, bool trans_b, int64_t M,
+                   int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                   int64_t ldb, float beta, float *C, int64_t ldc, const tdm_epilogue *ep,
+                   const float *R, int64_t ldr)
 {
     const tdm_gemm_isa *isa = isa_for(impl);
     if (isa == NULL)
@@ -548,11 +589,20 @@ bool tdm_sgemm_impl(tdm_gemm_impl impl, tdm_pool *pool, bool trans_a, bool trans
     if (impl == TDM_GEMM_REFERENCE) {
         if (M > 0 && N > 0)
             sgemm_reference(trans_a, trans_b, M, N, K < 0 ? 0 : K, alpha, A, lda, B, ldb, beta, C,
-                            ldc, ep);
+                            ldc, ep, R, ldr);
         return true;
     }
-    sgemm_run(isa, pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, NULL);
+    sgemm_run(isa, pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, R, ldr,
+              NULL);
     return true;
+}
+
+bool tdm_sgemm_impl(tdm_gemm_impl impl, tdm_pool *pool, bool trans_a, bool trans_b, int64_t M,
+                    int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                    int64_t ldb, float beta, float *C, int64_t ldc, const tdm_epilogue *ep)
+{
+    return tdm_sgemm_res(impl, pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                         ep, NULL, 0);
 }
 
 void tdm_sgemm(tdm_pool *pool, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
@@ -560,7 +610,7 @@ void tdm_sgemm(tdm_pool *pool, bool trans_a, bool trans_b, int64_t M, int64_t N,
                float *C, int64_t ldc, const tdm_epilogue *ep)
 {
     sgemm_run(isa_for(TDM_GEMM_AUTO), pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
-              C, ldc, ep, NULL);
+              C, ldc, ep, NULL, 0, NULL);
 }
 
 void tdm_sgemm_st(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -568,7 +618,7 @@ void tdm_sgemm_st(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                   int64_t ldc, const tdm_epilogue *ep, float *ws)
 {
     sgemm_run(isa_for(TDM_GEMM_AUTO), NULL, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
-              C, ldc, ep, ws);
+              C, ldc, ep, NULL, 0, ws);
 }
 
 bool tdm_act_apply_impl(tdm_gemm_impl impl, float *x, int64_t n, tdm_act act, float alpha,

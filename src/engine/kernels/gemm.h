@@ -72,6 +72,22 @@ bool tdm_sgemm_impl(tdm_gemm_impl impl, tdm_pool *pool, bool trans_a, bool trans
                     int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                     int64_t ldb, float beta, float *C, int64_t ldc, const tdm_epilogue *ep);
 
+/*
+ * tdm_sgemm plus a residual R [M, N] (leading dimension ldr), added after the
+ * biases and before the activation:
+ *
+ *   C = act(alpha * op(A) op(B) + beta * C + bias + R)
+ *
+ * so MatMul + bias + residual Add is one pass over C (the residual is read
+ * while the output tile is in registers). R may be C itself (then it acts as
+ * beta + 1); otherwise it must not overlap C. impl as for tdm_sgemm_impl;
+ * false if unavailable.
+ */
+bool tdm_sgemm_res(tdm_gemm_impl impl, tdm_pool *pool, bool trans_a, bool trans_b, int64_t M,
+                   int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                   int64_t ldb, float beta, float *C, int64_t ldc, const tdm_epilogue *ep,
+                   const float *R, int64_t ldr);
+
 /* tdm_act_apply with a chosen implementation; false if unavailable. */
 bool tdm_act_apply_impl(tdm_gemm_impl impl, float *x, int64_t n, tdm_act act, float alpha,
                         float beta);

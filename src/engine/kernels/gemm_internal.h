@@ -46,6 +46,8 @@ typedef struct tdm_gemm_panel {
     bool last;             /* last k block: add biases and apply the activation */
     const float *bias_col; /* at the panel's first column, or NULL */
     const float *bias_row; /* at the panel's first row, or NULL */
+    const float *res;      /* residual at the panel's (0, 0), added with the biases, or NULL */
+    int64_t ldr;
     tdm_act act;
     float act_alpha, act_beta;
 } tdm_gemm_panel;
@@ -62,6 +64,8 @@ typedef struct tdm_gemm_isa {
     /* One row of C (p->m == 1), any p->n; with p->bt, p->a_cs == 1. */
     void (*gemv)(const tdm_gemm_panel *p);
     void (*act)(float *x, int64_t n, tdm_act act, float alpha, float beta);
+    /* panel and gemv add p->res; without it the driver folds R into C first (beta = 1) */
+    bool has_res;
 } tdm_gemm_isa;
 
 /* Largest k block the driver hands a kernel; sizes the B^T panel buffer. */

@@ -18,8 +18,12 @@
  *    bias (scaled by beta into scratch when beta != 1). Only a full [M, N] C
  *    is copied into Y first and accumulated into with beta.
  *  - FusedMatMul (created by the fusion pass from MatMul + Add + activation)
- *    = act(A @ op(B) + bias): the bias and activation ride in the epilogue,
- *    so the product is written once.
+ *    = act(A @ op(B) + bias) [+ residual]: the bias and the activation ride
+ *    in the epilogue, so the product is written once. The optional residual
+ *    (input 3: a transformer's skip connection, from the BERT builder or the
+ *    residual fusion) is an ONNX Add after all that; without an activation
+ *    and with the product's shape, which is what skip connections are, it
+ *    rides in the epilogue too.
  */
 #include <float.h>
 #include <math.h>
@@ -164,6 +168,7 @@ typedef struct mm_run {
     const mm_geom *g;
     const float *A, *B;
     float *Y;
+    const float *R; /* residual shaped like Y, or NULL */
     tdm_epilogue ep;
     bool use_ep;
     tdm_pool *pool;
@@ -179,8 +184,9 @@ static void mm_one(const mm_run *r, int64_t bi, tdm_pool *pool)
         ao += idx * g->a_bs[d];
         bo += idx * g->b_bs[d];
     }
-    tdm_sgemm(pool, false, g->tb, g->M, g->N, g->K, 1.f, r->A + ao, g->K, r->B + bo,
-              g->tb ? g->K : g->N, 0.f, r->Y + bi * g->M * g->N, g->N, r->use_ep ? &r->ep : NULL);
+    tdm_sgemm_res(TDM_GEMM_AUTO, pool, false, g->tb, g->M, g->N, g->K, 1.f, r->A + ao, g->K,
+                  r->B + bo, g->tb ? g->K : g->N, 0.f, r->Y + bi * g->M * g->N, g->N,
+                  r->use_ep ? &r->ep : NULL, r->R != NULL ? r->R + bi * g->M * g->N : NULL, g->N);
 }
 
 static void mm_batch_task(void *arg, int64_t b0, int64_t b1, int worker)
@@ -192,17 +198,17 @@ static void mm_batch_task(void *arg, int64_t b0, int64_t b1, int worker)
 }
 
 static void mm_execute(tdm_op_ctx *ctx, const mm_geom *g, const float *A, const float *B, float *Y,
-                       const tdm_epilogue *ep)
+                       const tdm_epilogue *ep, const float *R)
 {
     if (g->batch_count == 0 || g->M == 0 || g->N == 0)
         return;
-    mm_run r = {g, A, B, Y, {0}, ep != NULL, ctx->pool};
+    mm_run r = {g, A, B, Y, R, {0}, ep != NULL, ctx->pool};
     if (ep != NULL)
         r.ep = *ep;
     if (g->b_single && g->a_dense) {
         /* A's batch folds into M: one GEMM. */
-        tdm_sgemm(ctx->pool, false, g->tb, g->batch_count * g->M, g->N, g->K, 1.f, A, g->K, B,
-                  g->tb ? g->K : g->N, 0.f, Y, g->N, ep);
+        tdm_sgemm_res(TDM_GEMM_AUTO, ctx->pool, false, g->tb, g->batch_count * g->M, g->N, g->K,
+                      1.f, A, g->K, B, g->tb ? g->K : g->N, 0.f, Y, g->N, ep, R, g->N);
         return;
     }
     int threads = ctx->pool != NULL ? tdm_pool_size(ctx->pool) : 1;
@@ -238,7 +244,7 @@ tdm_status tdm_matmul_run(tdm_op_ctx *ctx)
     tdm_status s = mm_setup(ctx, ctx->in[0], ctx->in[1], false, &g);
     if (s != TDM_OK)
         return s;
-    mm_execute(ctx, &g, ctx->in[0]->data, ctx->in[1]->data, ctx->out[0]->data, NULL);
+    mm_execute(ctx, &g, ctx->in[0]->data, ctx->in[1]->data, ctx->out[0]->data, NULL, NULL);
     return TDM_OK;
 }
 
@@ -297,9 +303,83 @@ static tdm_status fused_check_bias(tdm_op_ctx *ctx, const mm_geom *g)
     return TDM_OK;
 }
 
+/*
+ * The optional residual (input 3) is added as ONNX Add would add it to the
+ * product: numpy broadcasting, the output taking the broadcast shape. The
+ * skip connections of a transformer have exactly the product's shape and are
+ * added in the GEMM's epilogue; any other shape (which the fusion pass cannot
+ * rule out when shapes are symbolic) takes a slow path through scratch.
+ * Sets *same when the residual has the product's shape; fills the output
+ * shape (rank *ndim, dims) either way.
+ */
+static tdm_status fused_residual_shape(tdm_op_ctx *ctx, const mm_geom *g, bool *same, int *ndim,
+                                       int64_t *dims)
+{
+    const tdm_tensor *r = ctx->n_in > 3 ? ctx->in[3] : NULL;
+    *same = true;
+    *ndim = g->out_ndim;
+    memcpy(dims, g->out_dims, sizeof(int64_t) * (size_t)g->out_ndim);
+    if (r == NULL)
+        return TDM_OK;
+    tdm_status s = need_f32(ctx, r, "residual");
+    if (s != TDM_OK)
+        return s;
+    int nd = r->ndim > g->out_ndim ? r->ndim : g->out_ndim;
+    for (int d = 0; d < nd; d++) {
+        int ip = d - (nd - g->out_ndim), ir = d - (nd - r->ndim);
+        int64_t dp = ip >= 0 ? g->out_dims[ip] : 1, dr = ir >= 0 ? r->dims[ir] : 1;
+        if (dp != dr && dp != 1 && dr != 1) {
+            char sr[96];
+            return tdm_op_fail(ctx, TDM_ERR_SHAPE,
+                               "residual %s does not broadcast to the product's shape (dim %d is "
+                               "%lld, product has %lld)",
+                               tdm_tensor_shape_str(r, sr, sizeof sr), d, (long long)dr,
+                               (long long)dp);
+        }
+        dims[d] = dp == 1 ? dr : dp;
+        if (dr != dp || ir < 0 || ip < 0)
+            *same = false;
+    }
+    *ndim = nd;
+    size_t bytes;
+    if (!tdm_shape_checked_bytes(dims, nd, sizeof(float), (size_t)1 << 40, &bytes))
+        return tdm_op_fail(ctx, TDM_ERR_SHAPE, "output with the residual is too large");
+    return TDM_OK;
+}
+
+/* y = p + r with numpy broadcasting of p (rank pn) and r to y's shape (rank n, dims). */
+static void add_broadcast(const float *p, const int64_t *pdims, int pn, const float *r,
+                          const int64_t *rdims, int rn, float *y, const int64_t *dims, int n)
+{
+    int64_t ps[TDM_MAX_DIMS], rs[TDM_MAX_DIMS], idx[TDM_MAX_DIMS] = {0};
+    int64_t sp = 1, sr = 1, total = 1;
+    for (int d = n - 1; d >= 0; d--) {
+        int ip = d - (n - pn), ir = d - (n - rn);
+        int64_t dp = ip >= 0 ? pdims[ip] : 1, dr = ir >= 0 ? rdims[ir] : 1;
+        ps[d] = dp == 1 ? 0 : sp;
+        rs[d] = dr == 1 ? 0 : sr;
+        sp *= dp;
+        sr *= dr;
+        total *= dims[d];
+    }
+    int64_t op = 0, orr = 0;
+    for (int64_t i = 0; i < total; i++) {
+        y[i] = p[op] + r[orr];
+        for (int d = n - 1; d >= 0; d--) {
+            op += ps[d];
+            orr += rs[d];
+            if (++idx[d] < dims[d])
+                break;
+            op -= ps[d] * dims[d];
+            orr -= rs[d] * dims[d];
+            idx[d] = 0;
+        }
+    }
+}
+
 tdm_status tdm_fused_matmul_infer(tdm_op_ctx *ctx)
 {
-    tdm_status s = need_inputs(ctx, 2, 3);
+    tdm_status s = need_inputs(ctx, 2, 4);
     if (s != TDM_OK)
         return s;
     fused_attrs f;
@@ -311,9 +391,13 @@ tdm_status tdm_fused_matmul_infer(tdm_op_ctx *ctx)
     mm_geom g;
     if ((s = mm_setup(ctx, ctx->in[0], ctx->in[1], f.tb, &g)) != TDM_OK)
         return s;
-    if ((s = fused_check_bias(ctx, &g)) != TDM_OK)
+    bool same;
+    int nd;
+    int64_t dims[TDM_MAX_DIMS];
+    if ((s = fused_check_bias(ctx, &g)) != TDM_OK ||
+        (s = fused_residual_shape(ctx, &g, &same, &nd, dims)) != TDM_OK)
         return s;
-    tdm_tensor_set_shape(ctx->out[0], TDM_DTYPE_FLOAT32, g.out_ndim, g.out_dims);
+    tdm_tensor_set_shape(ctx->out[0], TDM_DTYPE_FLOAT32, nd, dims);
     return TDM_OK;
 }
 
@@ -326,11 +410,34 @@ tdm_status tdm_fused_matmul_run(tdm_op_ctx *ctx)
         s = mm_setup(ctx, ctx->in[0], ctx->in[1], f.tb, &g);
     if (s == TDM_OK)
         s = fused_check_bias(ctx, &g);
+    bool same;
+    int nd;
+    int64_t dims[TDM_MAX_DIMS];
+    if (s == TDM_OK)
+        s = fused_residual_shape(ctx, &g, &same, &nd, dims);
     if (s != TDM_OK)
         return s;
     const tdm_tensor *bias = ctx->n_in > 2 ? ctx->in[2] : NULL;
+    const tdm_tensor *res = ctx->n_in > 3 ? ctx->in[3] : NULL;
     tdm_epilogue ep = {bias != NULL ? bias->data : NULL, NULL, f.act, f.alpha, f.beta};
-    mm_execute(ctx, &g, ctx->in[0]->data, ctx->in[1]->data, ctx->out[0]->data, &ep);
+    float *y = ctx->out[0]->data;
+    if (res == NULL || (same && f.act == TDM_ACT_NONE)) {
+        /* the common case: the residual rides in the epilogue */
+        mm_execute(ctx, &g, ctx->in[0]->data, ctx->in[1]->data, y, &ep,
+                   res != NULL ? res->data : NULL);
+        return TDM_OK;
+    }
+    /* After an activation, or broadcast: the product first (into y when it has y's shape),
+     * then the Add. */
+    float *prod = y;
+    if (!same) {
+        size_t bytes = sizeof(float) * (size_t)(g.batch_count * g.M * g.N);
+        prod = tdm_op_scratch(ctx, bytes > 0 ? bytes : sizeof(float));
+        if (prod == NULL)
+            return tdm_op_fail(ctx, TDM_ERR_NOMEM, "out of memory for the product");
+    }
+    mm_execute(ctx, &g, ctx->in[0]->data, ctx->in[1]->data, prod, &ep, NULL);
+    add_broadcast(prod, g.out_dims, g.out_ndim, res->data, res->dims, res->ndim, y, dims, nd);
     return TDM_OK;
 }
 

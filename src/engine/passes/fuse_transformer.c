@@ -1,6 +1,7 @@
 /*
- * Transformer fusions: decomposed LayerNorm, erf-GELU, MatMul+bias(+act)
- * and multi-head attention, as exporters (PyTorch, Hugging Face) write them.
+ * Transformer fusions: decomposed LayerNorm, erf-GELU, MatMul+bias(+act),
+ * multi-head attention and the residual Add after a FusedMatMul, as
+ * exporters (PyTorch, Hugging Face) write them.
  *
  * Each matcher starts from a distinctive node (ReduceMean, Erf, MatMul,
  * Softmax), walks the exact chain the export produces, checks every
@@ -343,6 +344,80 @@ tdm_status tdm_pass_fuse_matmul(tdm_graph *g, tdm_err *err)
     for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
         bool done;
         st = match_matmul(&c, i, &done, err);
+        if (st == TDM_OK && done)
+            st = tdm_pass_refresh(&c, err);
+    }
+    tdm_pass_end(&c);
+    return st;
+}
+
+/*
+ * FusedMatMul(A, W, bias) -> Add(., R) becomes FusedMatMul(A, W, bias, R):
+ * a transformer's skip connection (dense + residual before each LayerNorm)
+ * then rides in the GEMM's epilogue instead of costing a pass of its own.
+ * The product must be read by the Add alone. The op adds R after its
+ * activation and broadcasts it as Add does, so neither the activation nor
+ * R's shape (often symbolic here) needs checking. The fused node takes the
+ * Add's slot, where R is known to exist; the old FusedMatMul loses its
+ * reader and goes with the dead code.
+ */
+static tdm_status match_residual(tdm_pass_ctx *c, int32_t i, bool *done, tdm_err *err)
+{
+    tdm_graph *g = c->g;
+    *done = false;
+    if (!tdm_pass_is2(&g->nodes[i], "Add"))
+        return TDM_OK;
+    for (int side = 0; side < 2; side++) {
+        const tdm_node *add = &g->nodes[i];
+        int32_t y = add->in[side], r = add->in[1 - side], out = add->out[0];
+        const tdm_node *mm = tdm_pass_producer(c, y, NULL);
+        if (y == r || mm == NULL || strcmp(mm->domain, "tandem") != 0 ||
+            strcmp(mm->op_type, "FusedMatMul") != 0 || mm->n_in < 2 || mm->n_in > 3 ||
+            mm->in[0] < 0 || mm->in[1] < 0 || mm->n_out != 1 || !tdm_pass_single_use(c, y))
+            continue;
+        int32_t mi = tdm_pass_index(g, mm);
+        int32_t at = replace_node(g, i, "FusedMatMul", "tandem", 4, 1);
+        if (at < 0)
+            return tdm_errf(err, TDM_ERR_NOMEM, "out of memory fusing a residual Add");
+        mm = &g->nodes[mi];
+        tdm_node *f = &g->nodes[at];
+        for (int k = 0; k < mm->n_in; k++)
+            f->in[k] = mm->in[k];
+        f->in[3] = r;
+        f->out[0] = out;
+        for (int k = 0; k < mm->n_attr; k++) {
+            const tdm_attr *a = &mm->attrs[k];
+            if (a->type == TDM_ATTR_STRING) {
+                tdm_status st = set_str_attr(f, a->name, a->s, err);
+                if (st != TDM_OK)
+                    return st;
+                continue;
+            }
+            tdm_attr *b = a->type == TDM_ATTR_INT || a->type == TDM_ATTR_FLOAT
+                              ? tdm_node_add_attr(f, a->name, a->type)
+                              : NULL;
+            if (b == NULL)
+                return tdm_errf(err, TDM_ERR_NOMEM, "out of memory fusing a residual Add");
+            b->i = a->i;
+            b->f = a->f;
+        }
+        if (!detach(g, mi))
+            return tdm_errf(err, TDM_ERR_NOMEM, "out of memory fusing a residual Add");
+        *done = true;
+        return TDM_OK;
+    }
+    return TDM_OK;
+}
+
+tdm_status tdm_pass_fuse_residual(tdm_graph *g, tdm_err *err)
+{
+    if (tdm_op_find("tandem", "FusedMatMul") == NULL)
+        return TDM_OK;
+    tdm_pass_ctx c;
+    tdm_status st = tdm_pass_begin(&c, g, err);
+    for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
+        bool done;
+        st = match_residual(&c, i, &done, err);
         if (st == TDM_OK && done)
             st = tdm_pass_refresh(&c, err);
     }

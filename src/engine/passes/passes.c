@@ -195,7 +195,7 @@ tdm_status tdm_graph_optimize(tdm_graph *g, const tdm_load_options *opt, tdm_err
         tdm_pass_fuse_conv,      tdm_pass_dead_code,       tdm_pass_fuse_layernorm,
         tdm_pass_dead_code,      tdm_pass_fuse_gelu,       tdm_pass_dead_code,
         tdm_pass_fuse_matmul,    tdm_pass_dead_code,       tdm_pass_fuse_attention,
-        tdm_pass_dead_code,
+        tdm_pass_dead_code,      tdm_pass_fuse_residual,   tdm_pass_dead_code,
     };
     /* Without optimisation the graph stays as the file has it (tandem info,
      * debugging); the executor still folds per plan. */

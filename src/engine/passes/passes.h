@@ -26,6 +26,7 @@ tdm_status tdm_pass_fuse_layernorm(tdm_graph *g, tdm_err *err);
 tdm_status tdm_pass_fuse_gelu(tdm_graph *g, tdm_err *err);
 tdm_status tdm_pass_fuse_matmul(tdm_graph *g, tdm_err *err);
 tdm_status tdm_pass_fuse_attention(tdm_graph *g, tdm_err *err);
+tdm_status tdm_pass_fuse_residual(tdm_graph *g, tdm_err *err);
 tdm_status tdm_pass_dead_code(tdm_graph *g, tdm_err *err);
 /* Opt-in (tdm_load_options.int8), after the fusions: see passes/quantize.c. */
 tdm_status tdm_pass_quantize_int8(tdm_graph *g, tdm_err *err);
