@@ -169,6 +169,7 @@ typedef struct sym_job {
     uint8_t *stream;
     size_t cap, len;
     uint8_t *back;
+    size_t row; /* the tensor's last dimension: rows for the context-modelled stream */
 } sym_job;
 
 static void job_sym_encode(void *arg)
@@ -176,7 +177,7 @@ static void job_sym_encode(void *arg)
     sym_job *j = arg;
     tdm_wbuf w;
     tdm_wbuf_init(&w, j->stream, j->cap);
-    tdm_sym_encode(j->sym, j->n, 8, true, &w, NULL, NULL);
+    tdm_sym_encode_row(j->sym, j->n, 8, true, TDM_SYM_VERSION, j->row, &w, NULL, NULL);
     j->len = w.len;
 }
 
@@ -221,7 +222,8 @@ static void compare_entropy(const char *name, const tdm_tensor *t, double secs)
     size_t zeros = 0;
     for (size_t i = 0; i < n; i++)
         zeros += sym[i] == 0;
-    sym_job sj = {sym, n, malloc(tdm_sym_bound(n, 8)), tdm_sym_bound(n, 8), 0, malloc(n)};
+    size_t row = t->ndim >= 2 ? (size_t)t->dims[t->ndim - 1] : 0;
+    sym_job sj = {sym, n, malloc(tdm_sym_bound(n, 8)), tdm_sym_bound(n, 8), 0, malloc(n), row};
     double te = time_best(job_sym_encode, &sj, secs);
     double td = time_best(job_sym_decode, &sj, secs);
     if (memcmp(sj.back, sym, n) != 0)
@@ -229,16 +231,19 @@ static void compare_entropy(const char *name, const tdm_tensor *t, double secs)
     tdm_sym_stats st;
     tdm_wbuf w;
     tdm_wbuf_init(&w, sj.stream, sj.cap);
-    tdm_sym_encode(sym, n, 8, true, &w, &st, NULL);
+    tdm_sym_encode_row(sym, n, 8, true, TDM_SYM_VERSION, row, &w, &st, NULL);
     printf("\n[%s] %zu int8 symbols, %.1f%% zero\n", name, n, 100.0 * (double)zeros / (double)n);
     printf("  %-16s %10s %8s %12s %12s\n", "coder", "bytes", "bits/sym", "enc MB/s", "dec MB/s");
-    static const char *const methods[] = {"raw", "constant", "rANS", "runs"};
+    static const char *const methods[] = {"raw", "constant", "rANS", "runs", "context"};
     printf("  %-16s %10zu %8.3f %12.0f %12.0f   (%s, model %u, %u tables, %zu table bytes, "
            "%zu runs)\n",
            "tandem", sj.len, 8.0 * (double)sj.len / (double)n, (double)n / te / 1e6,
-           (double)n / td / 1e6, methods[st.method & 3], st.model, st.nctx, st.table_bytes,
-           st.runs);
-    /* the same symbols as a version-1 frame codes them (no run-length streams) */
+           (double)n / td / 1e6, methods[st.method < 5 ? st.method : 0], st.model, st.nctx,
+           st.table_bytes, st.runs);
+    /* without the context-modelled stream (version 2 before it), and as a version-1 frame */
+    tdm_wbuf_init(&w, sj.stream, sj.cap);
+    tdm_sym_encode_v(sym, n, 8, true, 2, &w, &st, NULL);
+    printf("  %-16s %10zu %8.3f\n", "tandem no-ctx", w.len, 8.0 * (double)w.len / (double)n);
     tdm_wbuf_init(&w, sj.stream, sj.cap);
     tdm_sym_encode_v(sym, n, 8, true, 1, &w, &st, NULL);
     printf("  %-16s %10zu %8.3f\n", "tandem v1", w.len, 8.0 * (double)w.len / (double)n);

@@ -109,7 +109,10 @@ static void fz_decode(const uint8_t *data, size_t size)
     free(fixed);
 }
 
-/* Part 3: bytes 0-1 n, byte 2 bit 0 4-bit symbols, bit 1 version 1; the rest is the stream. */
+/*
+ * Part 3: bytes 0-1 n, byte 2 bit 0 4-bit symbols, bit 1 version 1, bits 2-7 the row length
+ * the re-encoder is given (for context-modelled streams); the rest is the stream.
+ */
 static void fz_symbols(const uint8_t *data, size_t size)
 {
     if (size < 4)
@@ -128,7 +131,8 @@ static void fz_symbols(const uint8_t *data, size_t size)
         FUZZ_CHECK(buf != NULL && back != NULL);
         tdm_wbuf w;
         tdm_wbuf_init(&w, buf, cap);
-        FUZZ_CHECK(tdm_sym_encode_v(sym, n, bits, true, version, &w, NULL, NULL) == TDM_OK);
+        FUZZ_CHECK(tdm_sym_encode_row(sym, n, bits, true, version, data[2] >> 2, &w, NULL, NULL) ==
+                   TDM_OK);
         FUZZ_CHECK(!w.overflow && w.len <= cap);
         tdm_rbuf_init(&r, buf, w.len);
         FUZZ_CHECK(tdm_sym_decode_v(&r, back, n, bits, version, "fuzz", NULL) == TDM_OK);

@@ -406,6 +406,7 @@ typedef struct enc_state {
     const float *vals; /* the values to code: all n, or the m kept ones */
     size_t m;
     const size_t *idx; /* kept indices when sparse, else NULL */
+    size_t row;        /* length of the last dimension for 2-D contexts, 0 when sparse */
 } enc_state;
 
 /* The quantisation table and symbol stream of an int8/int4 frame. */
@@ -483,7 +484,7 @@ static tdm_status encode_quantised(enc_state *e, tdm_wbuf *w, tdm_err *err)
     }
     for (size_t c = 0; c < nchan; c++)
         tdm_wbuf_u8(w, zp[c]);
-    s = tdm_sym_encode(sym, m, g->bits, e->p->entropy, w, NULL, err);
+    s = tdm_sym_encode_row(sym, m, g->bits, e->p->entropy, TDM_SYM_VERSION, e->row, w, NULL, err);
 out:
     free(scale);
     free(inv);
@@ -642,7 +643,8 @@ again:
             if (s != TDM_OK)
                 goto out;
         }
-        enc_state e = {&g, p, {0}, vals, m, sparse ? idx : NULL};
+        size_t row = !sparse && t->ndim >= 2 ? (size_t)t->dims[t->ndim - 1] : 0;
+        enc_state e = {&g, p, {0}, vals, m, sparse ? idx : NULL, row};
         tdm_codec_kernels_select(&e.k);
         s = g.quant ? encode_quantised(&e, &w, err) : encode_planes(&e, &w, err);
         if (s != TDM_OK)

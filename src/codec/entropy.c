@@ -45,6 +45,8 @@
  */
 #include "codec/entropy.h"
 
+#include "codec/ctxcode.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1079,8 +1081,9 @@ out:
     return s;
 }
 
-tdm_status tdm_sym_encode_v(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
-                            unsigned version, tdm_wbuf *w, tdm_sym_stats *stats, tdm_err *err)
+tdm_status tdm_sym_encode_row(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
+                              unsigned version, size_t row, tdm_wbuf *w, tdm_sym_stats *stats,
+                              tdm_err *err)
 {
     size_t start = w->len;
     tdm_sym_stats st;
@@ -1111,10 +1114,35 @@ tdm_status tdm_sym_encode_v(const uint8_t *sym, size_t n, unsigned bits, bool en
             st.stream_bytes = w->len - start;
         }
     }
+    if (ws != NULL && version >= 2 && row > 0 && row < n && !w->overflow && n >= 8 &&
+        st.method != TDM_SYM_CONST) {
+        /*
+         * A context-modelled stream, kept only when it saves 2% (it decodes at 20-100 MB/s
+         * against several hundred for a static rANS stream, so a marginal gain is not worth it).
+         */
+        size_t cur = w->len - start, cap = cur - cur / 50;
+        uint8_t *tmp = cap > 2 ? malloc(cap) : NULL;
+        size_t len = tmp != NULL ? tdm_ctx_encode(sym, n, bits, row, tmp, cap - 2) : 0;
+        if (len > 0) {
+            w->len = start;
+            tdm_wbuf_u8(w, TDM_CTX_HDR);
+            tdm_wbuf_bytes(w, tmp, len);
+            memset(&st, 0, sizeof st);
+            st.method = TDM_SYM_CTX;
+            st.stream_bytes = w->len - start;
+        }
+        free(tmp);
+    }
     free(ws);
     if (stats != NULL)
         *stats = st;
     return TDM_OK;
+}
+
+tdm_status tdm_sym_encode_v(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
+                            unsigned version, tdm_wbuf *w, tdm_sym_stats *stats, tdm_err *err)
+{
+    return tdm_sym_encode_row(sym, n, bits, entropy, version, 0, w, stats, err);
 }
 
 tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entropy, tdm_wbuf *w,
@@ -1226,6 +1254,15 @@ tdm_status tdm_sym_decode_v(tdm_rbuf *r, uint8_t *sym, size_t n, unsigned bits, 
                             what, version);
         r->pos++;
         return runs_decode(r, sym, n, bits, what, err);
+    }
+    if (tdm_rbuf_left(r) > 0 && r->p[r->pos] == TDM_CTX_HDR) {
+        if (version < 2)
+            return tdm_errf(err, TDM_ERR_PARSE,
+                            "codec: %s: context-modelled stream in a version-%u frame (they are "
+                            "version 2)",
+                            what, version);
+        r->pos++;
+        return tdm_ctx_decode(r, sym, n, bits, what, err);
     }
     return sym_decode_plain(r, sym, n, bits, what, err);
 }

@@ -11,7 +11,10 @@
  * buckets" of the two previous symbols (symbols are offsets from the zero point, so bucket 0 means
  * zero, and a run of zeros selects a table where zero is nearly free). The encoder estimates the
  * size under six context models, from one table to sixteen, and keeps the cheapest including the
- * cost of its tables, so the model pays for itself or is not used.
+ * cost of its tables, so the model pays for itself or is not used. Frame version 2 adds a fifth
+ * kind, context-modelled streams (ctxcode.h: adaptive binary decisions whose contexts see the
+ * symbol above in the tensor's 2-D map), tried only when the caller passes a row length
+ * (tdm_sym_encode_row) and kept only when it saves 2%.
  */
 #ifndef TANDEM_CODEC_ENTROPY_H
 #define TANDEM_CODEC_ENTROPY_H
@@ -28,6 +31,7 @@ enum {
     TDM_SYM_CONST = 1,
     TDM_SYM_RANS = 2,
     TDM_SYM_RUNS = 3, /* frame version 2: runs of equal symbols (see entropy.c) */
+    TDM_SYM_CTX = 4,  /* frame version 2: context-modelled binary coder (see ctxcode.h) */
 };
 
 /* The newest stream format: version 2 adds run-length streams. */
@@ -67,6 +71,16 @@ tdm_status tdm_sym_encode(const uint8_t *sym, size_t n, unsigned bits, bool entr
 /* The same for a frame of `version`: version 1 writes no run-length stream. */
 tdm_status tdm_sym_encode_v(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
                             unsigned version, tdm_wbuf *w, tdm_sym_stats *stats, tdm_err *err);
+
+/*
+ * The same with the length of a row of the symbols' 2-D map (the tensor's
+ * last dimension; 0 when the symbols have no rows): with a row and version
+ * >= 2 the encoder also tries a context-modelled stream whose contexts see
+ * the symbol above, and keeps it only when it is smaller.
+ */
+tdm_status tdm_sym_encode_row(const uint8_t *sym, size_t n, unsigned bits, bool entropy,
+                              unsigned version, size_t row, tdm_wbuf *w, tdm_sym_stats *stats,
+                              tdm_err *err);
 
 /*
  * Reads a stream of exactly n symbols from r into sym. `what` names the

@@ -3,6 +3,8 @@
  * RFC 3720 check value with both implementations, symbol streams that round
  * trip for every method and context model, sizes close to the Shannon
  * entropy computed here, and corrupt streams rejected without crashing.
+ * Context-modelled streams (ctxcode.c) round trip on their own for edge
+ * cases and are chosen only when smaller; hostile ones are rejected.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 
 #include "codec/crc32c.h"
+#include "codec/ctxcode.h"
 #include "codec/entropy.h"
 #include "codec_util.h"
 
@@ -434,13 +437,259 @@ static void test_runs_hostile(void **state)
     free(mm);
 }
 
+/* Codes sym[0, n) as a context-modelled stream (forced) and decodes it back. */
+static size_t ctx_roundtrip(const uint8_t *sym, size_t n, unsigned bits, size_t row)
+{
+    size_t cap = 2 * n + 64;
+    uint8_t *buf = malloc(cap + 1), *back = malloc(n ? n : 1);
+    assert_non_null(buf);
+    assert_non_null(back);
+    buf[0] = TDM_CTX_HDR;
+    size_t len = tdm_ctx_encode(sym, n, bits, row, buf + 1, cap);
+    assert_true(len >= 5);
+    tdm_rbuf r;
+    tdm_rbuf_init(&r, buf, len + 1);
+    tdm_err err;
+    if (tdm_sym_decode(&r, back, n, bits, "ctx", &err) != TDM_OK)
+        fail_msg("ctx decode (n %zu, bits %u, row %zu): %s", n, bits, row, err.msg);
+    assert_int_equal(tdm_rbuf_left(&r), 0);
+    if (n > 0)
+        assert_memory_equal(back, sym, n);
+    /* a version-1 frame may not hold it */
+    tdm_rbuf_init(&r, buf, len + 1);
+    assert_int_equal(tdm_sym_decode_v(&r, back, n, bits, 1, "ctx", &err), TDM_ERR_PARSE);
+    /* too little room: the encoder says so instead of writing past cap */
+    assert_int_equal(tdm_ctx_encode(sym, n, bits, row, buf + 1, len / 2), 0);
+    free(buf);
+    free(back);
+    return len + 1;
+}
+
+/* A 2-D map of `rows` x `w` with rows that repeat the row above, shifted, and a flat background. */
+static void fill_map(rng *r, uint8_t *s, size_t rows, size_t w, unsigned bits)
+{
+    unsigned a = 1u << bits;
+    for (size_t y = 0; y < rows; y++)
+        for (size_t x = 0; x < w; x++) {
+            size_t i = y * w + x;
+            uint64_t u = rng_next(r) % 16;
+            if (y > 0 && u < 9)
+                s[i] = s[i - w];
+            else if (x > 0 && u < 12)
+                s[i] = s[i - 1];
+            else if (u < 14)
+                s[i] = 0;
+            else
+                s[i] = (uint8_t)(rng_next(r) % (a / 4));
+        }
+}
+
+static void test_ctx_roundtrip(void **state)
+{
+    (void)state;
+    rng r = {21};
+    size_t n = 4096;
+    uint8_t *s = malloc(n);
+    assert_non_null(s);
+    for (unsigned bits = 4; bits <= 8; bits += 4) {
+        unsigned a = 1u << bits;
+        /* empty, one symbol, two, every row length including 1 and n - 1 */
+        for (size_t len = 0; len <= 3; len++)
+            for (size_t row = 0; row <= 4; row++) {
+                for (size_t i = 0; i < len; i++)
+                    s[i] = (uint8_t)(rng_next(&r) % a);
+                ctx_roundtrip(s, len, bits, row);
+            }
+        /* all equal (each symbol, extremes included), alternating extremes */
+        unsigned pick[] = {0, 1, a / 2 - 1, a / 2, a / 2 + 1, a - 1};
+        for (size_t k = 0; k < sizeof pick / sizeof pick[0]; k++) {
+            memset(s, (int)pick[k], 300);
+            assert_true(ctx_roundtrip(s, 300, bits, 10) < 20);
+            for (size_t i = 0; i < 300; i++)
+                s[i] = (uint8_t)(i & 1 ? pick[k] : a - 1 - pick[k]);
+            ctx_roundtrip(s, 300, bits, 1);
+            ctx_roundtrip(s, 300, bits, 299);
+        }
+        /* every symbol of the alphabet, uniformly, under several row lengths */
+        for (size_t i = 0; i < n; i++)
+            s[i] = (uint8_t)(rng_next(&r) % a);
+        size_t rows[] = {0, 1, 2, 7, 64, n - 1, n, n + 5};
+        for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+            size_t len = ctx_roundtrip(s, n, bits, rows[k]);
+            if (len >= tdm_sym_raw_bytes(n, bits) * 110 / 100 + 16)
+                fail_msg("uniform %u-bit: %zu bytes", bits, len);
+        }
+        /* a map with structure above: chosen, and much smaller than without the row */
+        fill_map(&r, s, 64, 64, bits);
+        ctx_roundtrip(s, n, bits, 64);
+        size_t cap = tdm_sym_bound(n, bits);
+        uint8_t *buf = malloc(cap), *back = malloc(n);
+        tdm_wbuf w;
+        tdm_wbuf_init(&w, buf, cap);
+        tdm_sym_stats st;
+        tdm_err err;
+        assert_int_equal(tdm_sym_encode_row(s, n, bits, true, 2, 64, &w, &st, &err), TDM_OK);
+        assert_int_equal(st.method, TDM_SYM_CTX);
+        assert_int_equal(st.stream_bytes, w.len);
+        tdm_rbuf rb;
+        tdm_rbuf_init(&rb, buf, w.len);
+        assert_int_equal(tdm_sym_decode(&rb, back, n, bits, "t", &err), TDM_OK);
+        assert_memory_equal(back, s, n);
+        tdm_sym_stats st0;
+        size_t without = sym_roundtrip(s, n, bits, true, &st0);
+        print_message("%u-bit map: context %zu bytes, best other %zu\n", bits, w.len, without);
+        assert_true(w.len * 10 < without * 9);
+        /* a version-1 frame or no row: never chosen */
+        tdm_wbuf_init(&w, buf, cap);
+        assert_int_equal(tdm_sym_encode_row(s, n, bits, true, 1, 64, &w, &st, &err), TDM_OK);
+        assert_int_not_equal(st.method, TDM_SYM_CTX);
+        assert_int_not_equal(st0.method, TDM_SYM_CTX);
+        free(buf);
+        free(back);
+    }
+    free(s);
+}
+
+/* Never worse: with a row the stream is at most the size without one, on many kinds of data. */
+static void test_ctx_never_worse(void **state)
+{
+    (void)state;
+    rng r = {22};
+    size_t n = 2048;
+    uint8_t *s = malloc(n), *buf = malloc(tdm_sym_bound(n, 8)), *back = malloc(n);
+    assert_non_null(s);
+    for (int rep = 0; rep < 40; rep++) {
+        unsigned bits = rep & 1 ? 4 : 8;
+        size_t len = 1 + rng_next(&r) % n, row = rng_next(&r) % 70;
+        unsigned kind = (unsigned)(rep / 2) % 4;
+        if (kind == 0)
+            fill_runs(&r, s, len, bits, 20, 6);
+        else if (kind == 1)
+            fill_map(&r, s, len / 32 + 1 < n / 32 ? len / 32 + 1 : n / 32, 32, bits);
+        else
+            for (size_t i = 0; i < len; i++)
+                s[i] = (uint8_t)((kind == 2 ? rng_next(&r) % 3 : rng_next(&r)) % (1u << bits));
+        tdm_sym_stats st0, st;
+        size_t base = sym_roundtrip(s, len, bits, true, &st0);
+        tdm_wbuf w;
+        tdm_wbuf_init(&w, buf, tdm_sym_bound(len, bits));
+        tdm_err err;
+        assert_int_equal(tdm_sym_encode_row(s, len, bits, true, 2, row, &w, &st, &err), TDM_OK);
+        assert_false(w.overflow);
+        assert_true(w.len <= base);
+        assert_true(st.method != TDM_SYM_CTX || w.len < base);
+        tdm_rbuf rb;
+        tdm_rbuf_init(&rb, buf, w.len);
+        assert_int_equal(tdm_sym_decode(&rb, back, len, bits, "t", &err), TDM_OK);
+        assert_int_equal(tdm_rbuf_left(&rb), 0);
+        assert_memory_equal(back, s, len);
+    }
+    free(s);
+    free(buf);
+    free(back);
+}
+
+/* Hostile context-modelled streams: rows, byte counts, symbols and bytes that lie. */
+static void test_ctx_hostile(void **state)
+{
+    (void)state;
+    rng r = {23};
+    size_t n = 600;
+    uint8_t *s = malloc(n), *back = malloc(n + 8), *buf = malloc(2 * n + 64),
+            *m = malloc(2 * n + 64);
+    assert_non_null(m);
+    fill_map(&r, s, 20, 30, 8);
+    buf[0] = TDM_CTX_HDR;
+    size_t len = 1 + tdm_ctx_encode(s, n, 8, 30, buf + 1, 2 * n);
+    assert_int_equal(buf[1], 30);     /* varint row */
+    size_t nb_at = 2, body = len - 4; /* nbytes is a two-byte varint here */
+    assert_true(len > 130);
+    assert_int_equal((size_t)(buf[2] & 0x7f) | (size_t)buf[3] << 7, body);
+    tdm_err err;
+    assert_int_equal(decode_crafted(buf, len, back, n, 2, &err), TDM_OK);
+    assert_memory_equal(back, s, n);
+    struct {
+        size_t at;
+        uint8_t v;
+        const char *msg;
+    } cases[] = {
+        {1, 0x80, "row length"},         /* row varint runs on into the byte count */
+        {nb_at, 0x03, "byte count"},     /* 3 bytes: below 4 */
+        {nb_at + 1, 0x7f, "byte count"}, /* more bytes than left */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        memcpy(m, buf, len);
+        m[cases[k].at] = cases[k].v;
+        if (cases[k].at == nb_at)
+            m[nb_at + 1] = 0; /* a one-byte varint, the rest is left over */
+        tdm_rbuf rb;
+        tdm_rbuf_init(&rb, m, len);
+        tdm_status st = tdm_sym_decode(&rb, back, n, 8, "crafted", &err);
+        if (st != TDM_ERR_PARSE || strstr(err.msg, cases[k].msg) == NULL)
+            fail_msg("case %zu: status %d, message '%s'", k, (int)st, st == TDM_OK ? "" : err.msg);
+    }
+    /* the row must be below the symbol count */
+    const uint8_t rowbig[] = {TDM_CTX_HDR, 10, 4, 0, 0, 0, 0};
+    assert_int_equal(decode_crafted(rowbig, sizeof rowbig, back, 10, 2, &err), TDM_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "row length"));
+    /*
+     * With one byte more or fewer. (Decoding the stream as a few symbols fewer or more can
+     * succeed when the decisions at the end are nearly free: a range coder has no end marker.
+     * The frame's dims and CRC pin the count.)
+     */
+    memcpy(m, buf, len);
+    m[len] = 0;
+    m[2] = (uint8_t)(m[2] + 1); /* body + 1 bytes (low byte of the varint has room: checked) */
+    assert_true((buf[2] & 0x7f) != 0x7f);
+    assert_int_equal(decode_crafted(m, len + 1, back, n, 2, &err), TDM_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "bytes"));
+    /* truncated at every length */
+    for (size_t l = 0; l < len; l++)
+        assert_int_not_equal(decode_crafted(buf, l, back, n, 2, &err), TDM_OK);
+    /* random bodies of every small size: never a crash, symbols outside the alphabet caught */
+    size_t outside = 0;
+    for (int rep = 0; rep < 2000; rep++) {
+        size_t nb = 4 + rng_next(&r) % 40, cnt = rng_next(&r) % 200;
+        m[0] = TDM_CTX_HDR;
+        m[1] = (uint8_t)(cnt ? rng_next(&r) % cnt : 0);
+        m[2] = (uint8_t)nb;
+        for (size_t i = 0; i < nb; i++)
+            m[3 + i] = (uint8_t)rng_next(&r);
+        unsigned bits = rep & 1 ? 4 : 8;
+        tdm_rbuf rb;
+        tdm_rbuf_init(&rb, m, 3 + nb);
+        if (tdm_sym_decode(&rb, back, cnt, bits, "crafted", &err) != TDM_OK)
+            outside += strstr(err.msg, "alphabet") != NULL;
+        else
+            for (size_t i = 0; i < cnt; i++)
+                assert_true(back[i] < (1u << bits));
+    }
+    print_message("random context streams with a symbol outside the alphabet: %zu of 2000\n",
+                  outside);
+    assert_true(outside > 0);
+    /* random corruption of an encoder-written stream */
+    size_t caught = 0;
+    for (int rep = 0; rep < 3000; rep++) {
+        memcpy(m, buf, len);
+        m[4 + rng_next(&r) % (len - 4)] ^= (uint8_t)(1 + rng_next(&r) % 255);
+        caught += decode_crafted(m, len, back, n, 2, &err) != TDM_OK;
+    }
+    print_message("corrupted context streams caught: %zu of 3000\n", caught);
+    assert_true(caught > 2500);
+    free(s);
+    free(back);
+    free(buf);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c),          cmocka_unit_test(test_methods),
         cmocka_unit_test(test_near_entropy),    cmocka_unit_test(test_context_model_pays),
         cmocka_unit_test(test_corrupt_streams), cmocka_unit_test(test_runs_roundtrip),
-        cmocka_unit_test(test_runs_hostile),
+        cmocka_unit_test(test_runs_hostile),    cmocka_unit_test(test_ctx_roundtrip),
+        cmocka_unit_test(test_ctx_never_worse), cmocka_unit_test(test_ctx_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
