@@ -272,9 +272,9 @@ static tdm_status parse_codec(ctx *x, const tdm_json *c, tdm_codec_params *p)
     tdm_codec_params_default(p, TDM_CODEC_MODE_INT8);
     if (c == NULL || c->type == TDM_JSON_NULL)
         return TDM_OK;
-    static const char *const keys[] = {"mode",          "granularity", "channel_axis",
-                                       "clip",          "percentile",  "zero_threshold",
-                                       "topk_fraction", "entropy",     NULL};
+    static const char *const keys[] = {
+        "mode",           "granularity",   "channel_axis",  "clip",    "percentile",
+        "zero_threshold", "zero_fraction", "topk_fraction", "entropy", NULL};
     TRY(only_keys(x, c, "compression", keys));
     char *s = NULL;
     TRY(get_str(x, c, "mode", "compression", false, &s));
@@ -315,6 +315,9 @@ static tdm_status parse_codec(ctx *x, const tdm_json *c, tdm_codec_params *p)
     v = p->zero_threshold;
     TRY(get_num(x, c, "zero_threshold", "compression", 0, 1e30, &v));
     p->zero_threshold = (float)v;
+    v = p->zero_fraction;
+    TRY(get_num(x, c, "zero_fraction", "compression", 0, 0.999, &v));
+    p->zero_fraction = (float)v;
     v = p->topk_fraction;
     TRY(get_num(x, c, "topk_fraction", "compression", 0, 1, &v));
     p->topk_fraction = (float)v;

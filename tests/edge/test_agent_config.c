@@ -65,6 +65,9 @@ static void test_config_errors(void **state)
     expect_error("models:\n  - {name: a, version: 1, file: " MODEL ", mode: edge}\n"
                  "transport: {endpoints: [\"http://h:1\"], hedge_after_ms: -5}\n",
                  "transport.hedge_after_ms");
+    expect_error("models:\n  - {name: a, version: 1, file: " MODEL ", mode: edge}\n"
+                 "compression: {mode: int4, zero_fraction: 1.5}\n",
+                 "compression.zero_fraction");
     expect_error("models: [\n", "edge config");
 }
 
@@ -76,6 +79,7 @@ static void test_edge_only(void **state)
     const char *yaml = "device_id: test-1\n"
                        "models:\n"
                        "  - {name: mnist, version: 1, file: " MODEL ", mode: edge}\n"
+                       "compression: {mode: int4, zero_fraction: 0.1}\n"
                        "cache: {ttl_s: 60, max_bytes: 1048576}\n";
     tdm_edge *e;
     tdm_err err = {{0}};
