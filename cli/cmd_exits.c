@@ -162,6 +162,11 @@ typedef struct exit_set {
     const int32_t *y_cal, *y_test;
     float *cal[MAXK], *test[MAXK]; /* logits, owned */
     float *cal_final, *test_final; /* logits, borrowed */
+    /* The final output's temperature needs no head training, so it is fitted on the whole
+     * calibration split even when the heads trained on its first half (NULL: cal_final). */
+    const float *tfit_final;
+    const int32_t *y_tfit_final;
+    int64_t n_tfit_final;
     double T[MAXK], thr[MAXK], T_final;
     double T_nll[MAXK], T_nll_final; /* NLL minimisers (T is the one kept, see calibrate.h) */
     double head_flops[MAXK];         /* per input, 0 for output exits */
@@ -233,8 +238,11 @@ static int calibrate_set(exit_set *es, bool fit_t, bool select, tdm_confidence k
                                            &es->T_nll[k], &err) != TDM_OK)
                 return tdm_cli_fail("exits", TDM_EXIT_FAIL, "exit '%s': %s", es->name[k], err.msg);
     }
-    if (tdm_cal_choose_temperature(es->cal_final, es->y_cal, es->n_cal, es->C, &es->T_final,
-                                   &es->T_nll_final, &err) != TDM_OK)
+    const float *tf = es->tfit_final ? es->tfit_final : es->cal_final;
+    const int32_t *ytf = es->tfit_final ? es->y_tfit_final : es->y_cal;
+    int64_t ntf = es->tfit_final ? es->n_tfit_final : es->n_cal;
+    if (tdm_cal_choose_temperature(tf, ytf, ntf, es->C, &es->T_final, &es->T_nll_final, &err) !=
+        TDM_OK)
         return tdm_cli_fail("exits", TDM_EXIT_FAIL, "final output: %s", err.msg);
     if (!select)
         return TDM_EXIT_OK;
@@ -621,6 +629,9 @@ static int cmd_fit(exits_opts *o)
     es.y_cal = c.ds.labels + cal0;
     es.y_test = c.ds.labels + c.split;
     es.cal_final = fe.final_logits + cal0 * fe.n_classes;
+    es.tfit_final = fe.final_logits;
+    es.y_tfit_final = c.ds.labels;
+    es.n_tfit_final = c.split;
     es.test_final = fe.final_logits + c.split * fe.n_classes;
     for (int k = 0; k < c.ds.n; k++)
         if (c.ds.labels[k] >= fe.n_classes) {
