@@ -148,16 +148,7 @@ tdm_status tdm_pass_fuse_layernorm(tdm_graph *g, tdm_err *err)
 {
     if (tdm_op_find("", "LayerNormalization") == NULL)
         return TDM_OK;
-    tdm_pass_ctx c;
-    tdm_status st = tdm_pass_begin(&c, g, err);
-    for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
-        bool done;
-        st = match_layernorm(&c, i, &done, err);
-        if (st == TDM_OK && done)
-            st = tdm_pass_refresh(&c, err);
-    }
-    tdm_pass_end(&c);
-    return st;
+    return tdm_pass_each_node(g, match_layernorm, err);
 }
 
 static bool near(float a, float b)
@@ -232,16 +223,7 @@ tdm_status tdm_pass_fuse_gelu(tdm_graph *g, tdm_err *err)
 {
     if (tdm_op_find("", "Gelu") == NULL)
         return TDM_OK;
-    tdm_pass_ctx c;
-    tdm_status st = tdm_pass_begin(&c, g, err);
-    for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
-        bool done;
-        st = match_gelu(&c, i, &done, err);
-        if (st == TDM_OK && done)
-            st = tdm_pass_refresh(&c, err);
-    }
-    tdm_pass_end(&c);
-    return st;
+    return tdm_pass_each_node(g, match_gelu, err);
 }
 
 static tdm_status set_str_attr(tdm_node *n, const char *name, const char *val, tdm_err *err)
@@ -339,16 +321,7 @@ tdm_status tdm_pass_fuse_matmul(tdm_graph *g, tdm_err *err)
 {
     if (tdm_op_find("tandem", "FusedMatMul") == NULL)
         return TDM_OK;
-    tdm_pass_ctx c;
-    tdm_status st = tdm_pass_begin(&c, g, err);
-    for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
-        bool done;
-        st = match_matmul(&c, i, &done, err);
-        if (st == TDM_OK && done)
-            st = tdm_pass_refresh(&c, err);
-    }
-    tdm_pass_end(&c);
-    return st;
+    return tdm_pass_each_node(g, match_matmul, err);
 }
 
 /*
@@ -413,16 +386,7 @@ tdm_status tdm_pass_fuse_residual(tdm_graph *g, tdm_err *err)
 {
     if (tdm_op_find("tandem", "FusedMatMul") == NULL)
         return TDM_OK;
-    tdm_pass_ctx c;
-    tdm_status st = tdm_pass_begin(&c, g, err);
-    for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
-        bool done;
-        st = match_residual(&c, i, &done, err);
-        if (st == TDM_OK && done)
-            st = tdm_pass_refresh(&c, err);
-    }
-    tdm_pass_end(&c);
-    return st;
+    return tdm_pass_each_node(g, match_residual, err);
 }
 
 static bool perm_is(const tdm_node *t, const int64_t *want)
@@ -558,14 +522,5 @@ tdm_status tdm_pass_fuse_attention(tdm_graph *g, tdm_err *err)
 {
     if (tdm_op_find("tandem", "Attention") == NULL)
         return TDM_OK;
-    tdm_pass_ctx c;
-    tdm_status st = tdm_pass_begin(&c, g, err);
-    for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
-        bool done;
-        st = match_attention(&c, i, &done, err);
-        if (st == TDM_OK && done)
-            st = tdm_pass_refresh(&c, err);
-    }
-    tdm_pass_end(&c);
-    return st;
+    return tdm_pass_each_node(g, match_attention, err);
 }

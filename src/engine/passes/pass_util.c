@@ -40,6 +40,20 @@ tdm_status tdm_pass_refresh(tdm_pass_ctx *c, tdm_err *err)
     return TDM_OK;
 }
 
+tdm_status tdm_pass_each_node(tdm_graph *g, tdm_pass_match_fn fn, tdm_err *err)
+{
+    tdm_pass_ctx c;
+    tdm_status st = tdm_pass_begin(&c, g, err);
+    for (int32_t i = 0; i < g->n_nodes && st == TDM_OK; i++) {
+        bool done = false;
+        st = fn(&c, i, &done, err);
+        if (st == TDM_OK && done)
+            st = tdm_pass_refresh(&c, err);
+    }
+    tdm_pass_end(&c);
+    return st;
+}
+
 tdm_node *tdm_pass_producer(tdm_pass_ctx *c, int32_t v, const char *op)
 {
     if (v < 0 || c->g->values[v].producer < 0)

@@ -23,6 +23,11 @@ void tdm_pass_end(tdm_pass_ctx *c);
 /* Recomputes producers and use counts (after a rewrite). */
 tdm_status tdm_pass_refresh(tdm_pass_ctx *c, tdm_err *err);
 
+/* A rewrite at node i: sets *done when it changed the graph. */
+typedef tdm_status (*tdm_pass_match_fn)(tdm_pass_ctx *c, int32_t i, bool *done, tdm_err *err);
+/* Tries fn at every node in order, refreshing the use counts after each rewrite. */
+tdm_status tdm_pass_each_node(tdm_graph *g, tdm_pass_match_fn fn, tdm_err *err);
+
 /* The node producing v if it is a live node of op type `op` (domain ""), else NULL. */
 tdm_node *tdm_pass_producer(tdm_pass_ctx *c, int32_t v, const char *op);
 /* The only consumer node of v (v read once, not a graph output), else NULL. */
