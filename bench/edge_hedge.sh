@@ -12,6 +12,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=../tests/support/fixtures.sh
+source "$root/tests/support/fixtures.sh"
 build="${1:-$root/build}"
 n="${2:-300}"
 stall_ms="${STALL_MS:-200}"
@@ -32,18 +34,8 @@ trap cleanup EXIT
 mkdir -p "$work/repo/fmnist/1"
 ln -s "$root/models/fashion-mnist/cloud.onnx" "$work/repo/fmnist/1/model.onnx"
 printf 'task: classify\n' >"$work/repo/fmnist/1/model.yaml"
-perl -e '
-    my $h = "{\x27descr\x27: \x27<f4\x27, \x27fortran_order\x27: False, \x27shape\x27: (1, 1, 28, 28), }";
-    $h .= " " x (64 - (10 + length($h) + 1) % 64) . "\n";
-    srand(5);
-    for my $i (0 .. 63) {
-        open(my $f, ">", "$ARGV[0]/x$i.npy") or die;
-        binmode $f;
-        print $f "\x93NUMPY\x01\x00" . pack("v", length $h) . $h . pack("f<*", map { rand() } 1 .. 784);
-        close $f;
-    }' "$work"
+write_images "$work" x 64 5 0
 
-port_of_log() { grep -o 'listening on [0-9]*' "$1" | grep -o '[0-9]*$'; }
 wait_port() { for _ in $(seq 1 200); do port_of_log "$1" >/dev/null && return 0; sleep 0.05; done; return 1; }
 
 for g in ga gb; do

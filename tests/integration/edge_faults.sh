@@ -12,6 +12,8 @@
 # twice in the cloud (duplicates = 0, counted by idempotency key in the gateways' shared store).
 # Prints one line of figures per scenario. Needs ../shared (a real model) and sqlite3, curl, perl.
 set -euo pipefail
+# shellcheck source=../support/fixtures.sh
+source "$(dirname "$0")/../support/fixtures.sh"
 
 bin="${TDM_BIN:?TDM_BIN must point at the tandem binary}"
 shared="${TDM_SHARED_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/shared}"
@@ -44,21 +46,9 @@ fail() {
 mkdir -p "$work/repo/mnist/1" "$work/in"
 ln -s "$model" "$work/repo/mnist/1/model.onnx"
 printf 'task: classify\ncuts:\n  - {name: c1, tensors: ["7"]}\n' >"$work/repo/mnist/1/model.yaml"
-perl -e '
-    my ($dir, $n) = @ARGV;
-    my $h = "{\x27descr\x27: \x27<f4\x27, \x27fortran_order\x27: False, \x27shape\x27: (1, 1, 28, 28), }";
-    $h .= " " x (64 - (10 + length($h) + 1) % 64) . "\n";
-    srand(7);
-    for my $i (0 .. $n - 1) {
-        open(my $f, ">", "$dir/$i.npy") or die;
-        binmode $f;
-        print $f "\x93NUMPY\x01\x00" . pack("v", length $h) . $h;
-        print $f pack("f<*", map { rand() < 0.8 ? 0 : rand() } 1 .. 784);
-        close $f;
-    }' "$work/in" 64
+write_images "$work/in" "" 64 7 0.8
 
 wait_file() { for _ in $(seq 1 200); do [[ -s "$1" ]] && return 0; sleep 0.05; done; fail "$1 never appeared"; }
-port_of_log() { grep -o 'listening on [0-9]*' "$1" | grep -o '[0-9]*$'; }
 
 # start_gw NAME [PORT]: a gateway on PORT (0 = any) sharing the idempotency store
 start_gw() {

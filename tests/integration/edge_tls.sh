@@ -12,6 +12,8 @@
 #
 # Uses the committed Fashion-MNIST cloud model, so it needs no ../shared.
 set -euo pipefail
+# shellcheck source=../support/fixtures.sh
+source "$(dirname "$0")/../support/fixtures.sh"
 
 bin="${TDM_BIN:?TDM_BIN must point at the tandem binary}"
 src="${TDM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -56,19 +58,9 @@ done
 mkdir -p "$work/repo/fmnist/1"
 ln -s "$model" "$work/repo/fmnist/1/model.onnx"
 printf 'task: classify\n' >"$work/repo/fmnist/1/model.yaml"
-perl -e '
-    my $h = "{\x27descr\x27: \x27<f4\x27, \x27fortran_order\x27: False, \x27shape\x27: (1, 1, 28, 28), }";
-    $h .= " " x (64 - (10 + length($h) + 1) % 64) . "\n";
-    srand(3);
-    for my $i (0 .. 15) {
-        open(my $f, ">", "$ARGV[0]/x$i.npy") or die;
-        binmode $f;
-        print $f "\x93NUMPY\x01\x00" . pack("v", length $h) . $h . pack("f<*", map { rand() } 1 .. 784);
-        close $f;
-    }' "$work"
+write_images "$work" x 16 3 0
 
 wait_file() { for _ in $(seq 1 200); do [[ -s "$1" ]] && return 0; sleep 0.05; done; fail "$1 never appeared"; }
-port_of_log() { grep -o 'listening on [0-9]*' "$1" | grep -o '[0-9]*$'; }
 
 # start_gw NAME CERT: an mTLS gateway with API keys
 start_gw() {
