@@ -76,6 +76,14 @@ static void load_token(tdm_transport *t)
         snprintf(t->auth_header, sizeof t->auth_header, "Authorization: Bearer %s", tok);
 }
 
+/* The token may have been rotated on disk (a 401 says so): read it again. */
+static void reload_token(tdm_transport *t)
+{
+    pthread_mutex_lock(&t->mu);
+    load_token(t);
+    pthread_mutex_unlock(&t->mu);
+}
+
 tdm_status tdm_transport_create(const tdm_transport_options *opt, tdm_transport **out, tdm_err *err)
 {
     *out = NULL;
@@ -415,9 +423,7 @@ static tdm_status request(tdm_transport *t, const char *path, const char *const 
             return TDM_OK;
         }
         if (answered) { /* 401: read the token again, then go on one endpoint at a time */
-            pthread_mutex_lock(&t->mu);
-            load_token(t);
-            pthread_mutex_unlock(&t->mu);
+            reload_token(t);
             reloaded_token = true;
             tdm_http_response_free(&r);
         } else {
@@ -437,9 +443,7 @@ static tdm_status request(tdm_transport *t, const char *path, const char *const 
         tdm_transport_record(t, i, answered, r.rtt_ms, k > 0);
         if (answered && r.status == 401 && t->token_file && !reloaded_token) {
             /* The token may have been rotated on disk: read it again and retry once. */
-            pthread_mutex_lock(&t->mu);
-            load_token(t);
-            pthread_mutex_unlock(&t->mu);
+            reload_token(t);
             reloaded_token = true;
             tdm_http_response_free(&r);
             k--;
